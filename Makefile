@@ -1,0 +1,32 @@
+# Two entry points for a fresh machine: `make demo` and `make test`.
+# Each creates the virtual environment on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The local CPU build of torch; GPU users: see README (TORCH_SPEC="torch" or their CUDA build).
+TORCH_SPEC ?= torch==2.13.0
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: venv demo test examples clean
+
+$(VENV)/.installed: pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+venv: $(VENV)/.installed
+
+examples: venv
+	$(PY) examples/fetch_examples.py
+
+demo: examples
+	$(VENV)/bin/evlf info examples/images/*
+
+test: venv
+	$(PY) -m pytest -n 2 -q
+
+clean:
+	rm -rf $(VENV) examples/images

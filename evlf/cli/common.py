@@ -1,0 +1,89 @@
+"""The typer app, global options, and the error policy every command shares."""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from evlf import __version__
+from evlf.core.errors import ConfigError, EvlfError, InputError, PluginError
+
+app = typer.Typer(
+    name="evlf",
+    help="Medical images to a reasoned, grounded diagnostic report.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+_state: dict[str, Any] = {"debug": False}
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 1
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"evlf {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for internal faults."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    _state["debug"] = debug
+
+
+def debug_enabled() -> bool:
+    return bool(_state["debug"]) or "--debug" in sys.argv
+
+
+def print_json(data: Any) -> None:
+    """JSON on stdout, unstyled, so other programs can read it."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def fail_input(message: str) -> None:
+    err_console.print(f"[red]error:[/red] {message}", highlight=False, markup=True, soft_wrap=True)
+
+
+def run_app(the_app: typer.Typer, argv: list[str] | None = None) -> int:
+    """Run the app and map errors to exit codes (2 bad input, 1 internal)."""
+    try:
+        the_app(args=argv, standalone_mode=False)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except (InputError, ConfigError, PluginError) as exc:
+        if debug_enabled():
+            traceback.print_exc()
+        fail_input(str(exc))
+        return EXIT_BAD_INPUT
+    except EvlfError as exc:
+        if debug_enabled():
+            traceback.print_exc()
+        fail_input(str(exc))
+        return EXIT_INTERNAL
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        return 130
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.exceptions.Abort):
+            return 130
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        if debug_enabled():
+            traceback.print_exc()
+        err_console.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc} (run with --debug for the traceback)")
+        return EXIT_INTERNAL
+    return 0
