@@ -1,0 +1,1 @@
+"""evlf.agents."""

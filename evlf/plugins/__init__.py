@@ -1,0 +1,1 @@
+"""evlf.plugins."""
