@@ -20,8 +20,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+# Wide enough for tables when stdout is a pipe or a log (rich assumes 80 columns there).
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 _state: dict[str, Any] = {"debug": False}
 
 EXIT_BAD_INPUT = 2
@@ -58,7 +59,7 @@ def fail_input(message: str) -> None:
 def run_app(the_app: typer.Typer, argv: list[str] | None = None) -> int:
     """Run the app and map errors to exit codes (2 bad input, 1 internal)."""
     try:
-        the_app(args=argv, standalone_mode=False)
+        code = the_app(args=argv, standalone_mode=False)
     except typer.Exit as exc:
         return exc.exit_code
     except (InputError, ConfigError, PluginError) as exc:
@@ -74,16 +75,15 @@ def run_app(the_app: typer.Typer, argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         return 130
+    except typer.Abort:
+        return 130
     except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.Abort):
-            return 130
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
+        show = getattr(exc, "show", None)
+        if callable(show) and isinstance(getattr(exc, "exit_code", None), int):  # click/typer usage errors
+            show()
+            return int(exc.exit_code)  # type: ignore[attr-defined]
         if debug_enabled():
             traceback.print_exc()
         err_console.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc} (run with --debug for the traceback)")
         return EXIT_INTERNAL
-    return 0
+    return code if isinstance(code, int) else 0

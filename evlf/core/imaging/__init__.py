@@ -1,0 +1,39 @@
+"""Image ingest: any supported file to a LoadedImage (original grid + 8-bit RGB rendering).
+
+The original pixel grid is kept untouched in size (boxes and refinement live
+there); the rendering is what the VLM sees. Headers are checked before any
+pixel is decoded, so a decompression bomb or a truncated file is refused with
+a one-line error naming the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from evlf.core.errors import InputError
+from evlf.core.imaging.guards import check_readable_file, sniff_format
+from evlf.core.types import LoadedImage
+
+__all__ = ["load_image", "sniff_format", "SUPPORTED_FORMATS"]
+
+SUPPORTED_FORMATS = ("png", "jpeg", "tiff", "bmp", "dicom", "nifti")
+
+
+def load_image(path: str | Path, frame: int | None = None) -> LoadedImage:
+    """Load one image file; `frame` picks a frame (DICOM) or slice (NIfTI), default the middle one."""
+    p = Path(path)
+    check_readable_file(p)
+    fmt = sniff_format(p)
+    if fmt == "dicom":
+        from evlf.core.imaging.dicom import load_dicom
+
+        return load_dicom(p, frame)
+    if fmt == "nifti":
+        from evlf.core.imaging.nifti import load_nifti
+
+        return load_nifti(p, frame)
+    if fmt in ("png", "jpeg", "tiff", "bmp"):
+        from evlf.core.imaging.raster import load_raster
+
+        return load_raster(p, fmt, frame)
+    raise InputError(p, f"not a supported image (supported: {', '.join(SUPPORTED_FORMATS)})")
