@@ -1,0 +1,3 @@
+from evlf.cli import main
+
+main()
