@@ -1,0 +1,72 @@
+"""`evlf score` (re-score a predictions file, no model needed) and `evlf eval` (run graphs over a dataset)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from evlf.cli.common import console, print_json
+from evlf.core.errors import InputError
+
+_METRIC_NAMES = {"accuracy": "accuracy", "f1_macro": "macro-F1", "miou": "mIoU", "acc50": "Acc@0.5", "vqa_exact_match": "VQA EM (closed)"}
+
+
+def _parse_labels(labels: str | None, labels_file: Path | None) -> list[str] | None:
+    if labels_file is not None:
+        if not labels_file.is_file():
+            raise InputError(labels_file, "no such file")
+        return [line.strip() for line in labels_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if labels is not None:
+        return [x.strip() for x in labels.split(",") if x.strip()]
+    return None
+
+
+def _fmt(value: float | None, ci: list[float] | None = None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+
+
+def _print_summary_table(summary: dict, title: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("group")
+    table.add_column("n", justify="right")
+    for name in _METRIC_NAMES.values():
+        table.add_column(name, justify="right")
+    rows = [("overall", summary["overall"])]
+    rows += [(f"modality={k}", v) for k, v in summary["by_modality"].items()]
+    rows += [(f"specialty={k}", v) for k, v in summary["by_specialty"].items()]
+    for name, m in rows:
+        table.add_row(name, str(m["n_cases"]), *(_fmt(m[k], m["ci"].get(k)) for k in _METRIC_NAMES))
+    console.print(table)
+
+
+def score(
+    pred: Path = typer.Option(..., "--pred", help="Predictions JSONL (id + label/boxes/answer)."),
+    truth: Path = typer.Option(..., "--truth", help="Truth JSONL (the dataset format)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+    labels: str | None = typer.Option(None, "--labels", help="Comma-separated label set (default: the truth's labels)."),
+    labels_file: Path | None = typer.Option(None, "--labels-file", help="Label set, one label a line."),
+    lenient_labels: bool = typer.Option(False, "--lenient-labels", help="Count predicted labels outside the set as wrong instead of failing."),
+    bootstrap: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples for the 95% CIs (0: none)."),
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+) -> None:
+    """Score a predictions file against truth: accuracy, macro-F1, mIoU, Acc@0.5 overall and per modality/specialty."""
+    from evlf.eval.aggregate import summarise
+    from evlf.eval.scoring import score_files
+
+    results = score_files(
+        pred, truth, labels=_parse_labels(labels, labels_file), unknown_labels="wrong" if lenient_labels else "error"
+    )
+    summary = summarise(results, n_boot=bootstrap, seed=seed)
+    if as_json:
+        print_json(summary)
+    else:
+        _print_summary_table(summary, f"{pred} vs {truth}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("score")(score)
