@@ -1,0 +1,217 @@
+"""Dataset JSONL cases -> chat examples for TRL: prompt turns, images, the EVLF target and the truth for rewards.
+
+The target is what evlf parses: `<think>...</think><answer>{json}</answer>`,
+with boxes in the base model family's own convention (encoded by the same
+BoxCodec the backends decode with), so a trained model answers exactly what
+the pipeline reads. Truth travels in extra columns (`truth_label`,
+`truth_boxes` as JSON in the model's convention) that TRL hands to reward
+functions as keyword arguments.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from evlf.core.answer import AnswerFinding, EvlfAnswer
+from evlf.core.errors import InputError
+from evlf.core.geometry import BoxCodec, BoxConvention
+from evlf.core.types import Box
+
+SYSTEM_PROMPT = (
+    "You are evlf, a medical imaging assistant. Look at the image, reason briefly inside <think></think>, "
+    "then give the answer as JSON inside <answer></answer>."
+)
+DEFAULT_QUESTION = "What is the diagnosis? Draw a box around each lesion."
+#: The confidence written in targets; the model learns to state it, it is not calibrated.
+TARGET_CONFIDENCE = 0.9
+BOX_PRECISION = {BoxConvention.UNIT: 2, BoxConvention.GRID_1000: 0, BoxConvention.RESIZED_PIXELS: 0, BoxConvention.PIXELS: 0}
+
+_LOOKS = {
+    "nodule": "a small round well-defined focus",
+    "mass": "a large irregular lobulated lesion",
+    "cyst": "an oval lesion with a thin bright rim and a dark centre",
+}
+
+
+class ChatExample(BaseModel):
+    """One training example before it becomes a `datasets` row."""
+
+    id: str
+    system: str
+    user: str
+    image_paths: list[str]
+    completion: str
+    truth_label: str | None
+    truth_boxes: list[list[float]]  # in the model's convention
+    image_sizes: list[tuple[int, int]]
+    modality: str | None = None
+
+
+def region_of(box: Box, size: tuple[int, int]) -> str:
+    """Coarse place of a box in words ("upper left", "centre", ...)."""
+    cx, cy = (box.x0 + box.x1) / 2 / size[0], (box.y0 + box.y1) / 2 / size[1]
+    row = "upper" if cy < 1 / 3 else "lower" if cy > 2 / 3 else "middle"
+    col = "left" if cx < 1 / 3 else "right" if cx > 2 / 3 else "centre"
+    return "centre" if (row, col) == ("middle", "centre") else f"{row} {col}"
+
+
+def think_text(label: str | None, boxes: Sequence[Box], size: tuple[int, int], modality: str | None) -> str:
+    """Short templated reasoning from the truth: what it looks like, where, and the conclusion."""
+    lead = f"{modality} image. " if modality else ""
+    if not boxes:
+        return f"{lead}No focal lesion is seen. Normal."
+    looks = _LOOKS.get(label or "", "a focal lesion")
+    where = ", ".join(region_of(b, size) for b in boxes)
+    return f"{lead}There is {looks} in the {where}. This fits {label}."
+
+
+def target_text(label: str | None, boxes: Sequence[Box], codec: BoxCodec, modality: str | None = None) -> str:
+    """The EVLF answer the model should write, boxes encoded in the codec's convention."""
+    precision = BOX_PRECISION[codec.convention]
+    findings = [
+        AnswerFinding(label=label or "lesion", confidence=TARGET_CONFIDENCE, box=codec.encode(b, precision=precision))
+        for b in boxes
+    ]
+    answer = EvlfAnswer(diagnosis=label or "unknown", confidence=TARGET_CONFIDENCE, findings=findings)
+    payload = answer.model_dump(exclude_defaults=True, exclude={"findings": {"__all__": {"image"}}})
+    payload.setdefault("confidence", TARGET_CONFIDENCE)
+    payload["findings"] = [
+        {"label": f.label, "confidence": f.confidence, "box": [_num(v) for v in f.box or []]} for f in findings
+    ]
+    body = json.dumps(payload, separators=(",", ":"))
+    return f"<think>{think_text(label, boxes, codec.original, modality)}</think><answer>{body}</answer>"
+
+
+def _num(v: float) -> float | int:
+    return int(v) if float(v).is_integer() else v
+
+
+#: Makes a codec for one image from its original (width, height).
+CodecFactory = Callable[[tuple[int, int]], BoxCodec]
+
+
+def unit_codec(size: tuple[int, int]) -> BoxCodec:
+    return BoxCodec(BoxConvention.UNIT, size)
+
+
+def build_examples(
+    dataset: str | Path,
+    codec_for: CodecFactory = unit_codec,
+    question: str | None = None,
+    system: str = SYSTEM_PROMPT,
+) -> list[ChatExample]:
+    """Chat examples for every case of a dataset JSONL (cases without a label or boxes are refused)."""
+    from PIL import Image
+
+    from evlf.eval.dataset import load_jsonl
+
+    cases = load_jsonl(dataset)
+    out: list[ChatExample] = []
+    for case in cases:
+        if case.label is None:
+            raise InputError(Path(dataset), f"case {case.id!r} has no label; training needs the true answer")
+        paths = [str(p) for p in case.images]
+        sizes = []
+        for p in case.images:
+            try:
+                with Image.open(p) as im:
+                    sizes.append(im.size)
+            except OSError as exc:
+                raise InputError(p, f"cannot read image ({exc})") from None
+        codec = codec_for(sizes[0])
+        boxes = [Box(x0=b[0], y0=b[1], x1=b[2], y1=b[3]) for b in (case.boxes or [])]
+        user = question or case.question or DEFAULT_QUESTION
+        out.append(
+            ChatExample(
+                id=case.id,
+                system=system,
+                user=user,
+                image_paths=paths,
+                completion=target_text(case.label, boxes, codec, case.modality),
+                truth_label=case.label,
+                truth_boxes=[codec.encode(b) for b in boxes],
+                image_sizes=sizes,
+                modality=case.modality,
+            )
+        )
+    return out
+
+
+def prompt_messages(system: str, user: str, n_images: int) -> list[dict[str, Any]]:
+    """The conversational prompt TRL expects (image placeholders first, then the question)."""
+    content: list[dict[str, Any]] = [{"type": "image"} for _ in range(n_images)]
+    content.append({"type": "text", "text": user})
+    return [
+        {"role": "system", "content": [{"type": "text", "text": system}]},
+        {"role": "user", "content": content},
+    ]
+
+
+def flip_example(ex: ChatExample, horizontal: bool, vertical: bool, codec_for: CodecFactory) -> tuple[ChatExample, Callable]:
+    """A mirrored copy of an example (target and truth rewritten) and the PIL transform to apply to its images."""
+    from PIL import Image
+
+    w, h = ex.image_sizes[0]
+    codec = codec_for((w, h))
+    boxes = []
+    for coords in ex.truth_boxes:
+        b = codec.decode(coords, clip_to_image=False)
+        x0, x1 = (w - b.x1, w - b.x0) if horizontal else (b.x0, b.x1)
+        y0, y1 = (h - b.y1, h - b.y0) if vertical else (b.y0, b.y1)
+        boxes.append(Box(x0=x0, y0=y0, x1=x1, y1=y1))
+
+    def transform(img: Image.Image) -> Image.Image:
+        if horizontal:
+            img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        if vertical:
+            img = img.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
+        return img
+
+    flipped = ex.model_copy(
+        update={
+            "id": f"{ex.id}-flip{'h' if horizontal else ''}{'v' if vertical else ''}",
+            "completion": target_text(ex.truth_label, boxes, codec, ex.modality),
+            "truth_boxes": [codec.encode(b) for b in boxes],
+        }
+    )
+    return flipped, transform
+
+
+def to_dataset(examples: Sequence[ChatExample], flips: bool = False, codec_for: CodecFactory = unit_codec) -> Any:
+    """A `datasets.Dataset` in TRL's conversational prompt-completion form with an `images` column."""
+    from datasets import Dataset
+    from PIL import Image
+
+    rows: list[dict[str, Any]] = []
+    variants = [(False, False)] + ([(True, False), (False, True), (True, True)] if flips else [])
+    for ex in examples:
+        images = [Image.open(p).convert("RGB") for p in ex.image_paths]
+        for horizontal, vertical in variants:
+            if horizontal or vertical:
+                item, transform = flip_example(ex, horizontal, vertical, codec_for)
+                item_images = [transform(im) for im in images]
+            else:
+                item, item_images = ex, images
+            rows.append(
+                {
+                    "id": item.id,
+                    "prompt": prompt_messages(item.system, item.user, len(item_images)),
+                    "completion": [{"role": "assistant", "content": [{"type": "text", "text": item.completion}]}],
+                    "images": item_images,
+                    "truth_label": item.truth_label or "",
+                    "truth_boxes": json.dumps(item.truth_boxes),
+                }
+            )
+    return Dataset.from_list(rows)
+
+
+def answer_corpus(examples: Sequence[ChatExample]) -> list[str]:
+    """Texts a tokenizer should encode compactly: prompts and targets."""
+    texts = [ex.completion for ex in examples]
+    texts += sorted({ex.system for ex in examples} | {ex.user for ex in examples})
+    return texts
