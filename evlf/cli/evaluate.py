@@ -68,5 +68,37 @@ def score(
         _print_summary_table(summary, f"{pred} vs {truth}")
 
 
+def eval_command(
+    dataset: str = typer.Argument(..., help="Dataset JSONL, or a built-in name: lesions-train, lesions-test."),
+    graph: list[str] = typer.Option([], "--graph", "-g", help="Graph to run (repeat to compare; default: full)."),
+    context_file: list[Path] = typer.Option([], "--context-file", "-c", help="Context JSON (repeat: one per graph, or several for one graph)."),
+    backend: str | None = typer.Option(None, "--backend", help="Backend for every run (overrides the context files)."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N cases."),
+    concurrency: int = typer.Option(4, "--concurrency", min=1, help="Studies in flight at once."),
+    out: Path = typer.Option(..., "--out", help="Output folder (re-running into it resumes)."),
+    bootstrap: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples for the 95% CIs."),
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+    as_json: bool = typer.Option(False, "--json", help="Print summary.json to stdout."),
+) -> None:
+    """Run graphs over the same cases; write predictions, summary (JSON, Markdown, CSV) and plots to --out."""
+    from evlf.eval.harness import evaluate, load_context_file, plan_runs
+
+    contexts = [(p.stem, load_context_file(p)) for p in context_file]
+    specs = plan_runs(graph, contexts, backend)
+    summary = evaluate(dataset, specs, out, limit=limit, concurrency=concurrency, n_boot=bootstrap, seed=seed)
+    if as_json:
+        print_json(summary)
+        return
+    for name, run in summary["graphs"].items():
+        _print_summary_table(run, f"{name} on {summary['dataset']} ({summary['n_cases']} cases)")
+        lat = run["latency_ms"]
+        console.print(
+            f"{name}: latency mean {_fmt(lat['mean'])} ms, model calls/case {_fmt(run['model_calls_per_case'])}, "
+            f"failed {run['n_failed']}" + (" [yellow](untrained model)[/yellow]" if run["untrained"] else "")
+        )
+    console.print(f"wrote {out / 'summary.md'}, summary.json, summary.csv, metrics_by_modality.png, latency.png")
+
+
 def register(app: typer.Typer) -> None:
     app.command("score")(score)
+    app.command("eval")(eval_command)
