@@ -126,12 +126,17 @@ def _env_names(var: str) -> set[str] | None:
     return {n.strip() for n in raw.split(",") if n.strip()}
 
 
+def _aliases(name: str) -> set[str]:
+    """A plugin answers to its full name and, for modules, its last part ("evlf.plugins.dermatology" -> "dermatology")."""
+    return {name, name.rsplit(".", 1)[-1]}
+
+
 def _allowed(name: str) -> bool:
     allow = _env_names("EVLF_LOAD_PLUGINS")
     block = _env_names("EVLF_BLOCK_PLUGINS") or set()
-    if allow is not None and name not in allow:
+    if allow is not None and not (_aliases(name) & allow):
         return False
-    return name not in block
+    return not (_aliases(name) & block)
 
 
 class PluginHost:
@@ -141,6 +146,7 @@ class PluginHost:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.load_failures: dict[str, str] = {}
+        self.skipped: list[str] = []  # names EVLF_LOAD_PLUGINS / EVLF_BLOCK_PLUGINS kept out
         self.versions: dict[str, str] = {}
         self.builtin: set[str] = set()
         if load_entry_points:
@@ -152,7 +158,10 @@ class PluginHost:
 
     def _load_entry_points(self) -> None:
         for ep in importlib.metadata.entry_points(group=hookspecs.PROJECT):
-            if not _allowed(ep.name) or self.pm.has_plugin(ep.name):
+            if not _allowed(ep.name):
+                self.skipped.append(ep.name)
+                continue
+            if self.pm.has_plugin(ep.name):
                 continue
             try:
                 plugin = ep.load()
@@ -164,7 +173,10 @@ class PluginHost:
             self.versions[ep.name] = dist.version if dist is not None else "unknown"
 
     def _load_module(self, module: str, builtin: bool) -> None:
-        if not _allowed(module) or self.pm.has_plugin(module):
+        if not _allowed(module):
+            self.skipped.append(module)
+            return
+        if self.pm.has_plugin(module):
             return
         try:
             plugin = importlib.import_module(module)
