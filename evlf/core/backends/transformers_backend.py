@@ -1,0 +1,248 @@
+"""In-process backend: a local model directory through transformers.
+
+AutoModelForImageTextToText + the family's processor and chat template; CUDA
+bf16 when present, CPU float32 otherwise; several requests go into one
+`generate` call (left padding). Requests carrying a JSON Schema are decoded
+under it (evlf.core.constrained). Models load only from local paths.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from evlf.core.answer import answer_json_schema
+from evlf.core.backends.base import Backend, Generation, GenerationRequest, ModelIdentity
+from evlf.core.backends.common import finish, merge_repair, reject_unknown, repair_request
+from evlf.core.constrained import GrammarLogitsProcessor, GrammarTokenizer
+from evlf.core.errors import ConfigError
+from evlf.core.families import Family, family_of, fed_sizes, load_processor
+
+_DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16", "fp16": "float16"}
+_LOADED: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+def weights_digest(path: Path, full_limit: int = 1 << 30) -> str:
+    """sha256 of the weight files; above `full_limit` bytes, of names, sizes and each file's first and last MiB."""
+    files = sorted(p for p in path.iterdir() if p.suffix in (".safetensors", ".bin") and p.is_file())
+    total = sum(p.stat().st_size for p in files)
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(file.name.encode())
+        with file.open("rb") as fh:
+            if total <= full_limit:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+            else:
+                size = file.stat().st_size
+                digest.update(str(size).encode())
+                digest.update(fh.read(1 << 20))
+                fh.seek(max(0, size - (1 << 20)))
+                digest.update(fh.read(1 << 20))
+    return digest.hexdigest()
+
+
+def _to_pil(image: np.ndarray) -> Any:
+    from PIL import Image
+
+    array = np.asarray(image)
+    if array.dtype != np.uint8:
+        raise ConfigError(f"backend images must be 8-bit RGB arrays, got dtype {array.dtype}")
+    if array.ndim == 2:
+        array = np.stack([array] * 3, axis=-1)
+    if array.ndim != 3 or array.shape[2] not in (3, 4):
+        raise ConfigError(f"backend images must be HxWx3 arrays, got shape {array.shape}")
+    return Image.fromarray(array[..., :3])
+
+
+def _messages(request: GenerationRequest) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    if request.system:
+        messages.append({"role": "system", "content": [{"type": "text", "text": request.system}]})
+    for turn in request.turns:
+        content: list[dict[str, Any]] = [{"type": "image"} for _ in turn.images]
+        content.append({"type": "text", "text": turn.text})
+        messages.append({"role": turn.role, "content": content})
+    return messages
+
+
+class TransformersBackend(Backend):
+    """A local VLM directory (config.json + weights + processor files), loaded offline."""
+
+    name: ClassVar[str] = "transformers"
+
+    def __init__(
+        self,
+        model: str,
+        device: str | None = None,
+        dtype: str | None = None,
+        max_batch_size: int = 8,
+        repair: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        reject_unknown(self.name, kwargs)
+        import torch
+
+        self.path = Path(model).expanduser()
+        if not (self.path / "config.json").is_file():
+            raise ConfigError(f"{model}: not a model directory with config.json (evlf loads models from local paths only)")
+        if max_batch_size < 1:
+            raise ConfigError(f"max_batch_size must be at least 1, got {max_batch_size}")
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if dtype is None:
+            dtype = "bfloat16" if self.device.startswith("cuda") else "float32"
+        if dtype not in _DTYPES:
+            raise ConfigError(f"unknown dtype {dtype!r} (use one of {', '.join(sorted(set(_DTYPES)))})")
+        self.dtype = _DTYPES[dtype]
+        self.max_batch_size = max_batch_size
+        self.repair = repair
+        config = json.loads((self.path / "config.json").read_text())
+        self.family: Family = family_of(str(config.get("model_type", "")))
+        self.model, self.processor = self._load()
+        marker = self.path / "evlf_tiny.json"
+        trained = not (marker.exists() and json.loads(marker.read_text()).get("trained") is False)
+        self._identity = ModelIdentity(
+            name=self.path.name,
+            family=self.family.name,
+            weights_sha256=weights_digest(self.path),
+            trained=trained,
+            box_convention=self.family.box_convention,
+        )
+        tokenizer = self.processor.tokenizer
+        eos = self.model.generation_config.eos_token_id
+        self._eos_ids = [int(e) for e in (eos if isinstance(eos, list) else [eos]) if e is not None] or [int(tokenizer.eos_token_id)]
+        self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self._eos_ids[0]
+        self._grammar_tok: GrammarTokenizer | None = None
+        self.threads: int | None = None  # torch intra-op threads during generate (None: leave as is)
+
+    # ------------------------------------------------------------------ loading
+
+    def _load(self) -> tuple[Any, Any]:
+        import torch
+        from transformers import AutoModelForImageTextToText
+
+        key = (str(self.path.resolve()), self.device, self.dtype)
+        with _LOAD_LOCK:
+            if key not in _LOADED:
+                processor = load_processor(self.path, self.family)
+                processor.tokenizer.padding_side = "left"
+                try:
+                    model = AutoModelForImageTextToText.from_pretrained(
+                        self.path, local_files_only=True, dtype=getattr(torch, self.dtype)
+                    )
+                except (OSError, ValueError) as err:
+                    raise ConfigError(f"{self.path}: cannot load the model: {err}") from None
+                _LOADED[key] = (model.to(self.device).eval(), processor)
+            return _LOADED[key]
+
+    @property
+    def identity(self) -> ModelIdentity:
+        return self._identity
+
+    def grammar_tokenizer(self) -> GrammarTokenizer:
+        if self._grammar_tok is None:
+            vocab = int(self.model.get_output_embeddings().weight.shape[0])
+            self._grammar_tok = GrammarTokenizer(self.processor.tokenizer, vocab, self._eos_ids)
+        return self._grammar_tok
+
+    # ------------------------------------------------------------------ generation
+
+    def prepare(self, requests: list[GenerationRequest]) -> tuple[Any, list[list[tuple[int, int]]]]:
+        """Processor inputs for a batch and, per request, the fed size of each final-turn image."""
+        texts = [self.processor.apply_chat_template(_messages(r), add_generation_prompt=True, tokenize=False) for r in requests]
+        images = [_to_pil(img) for r in requests for t in r.turns for img in t.images]
+        kwargs: dict[str, Any] = {"text": texts, "padding": True, "return_tensors": "pt"}
+        if images:
+            kwargs["images"] = images
+        inputs = self.processor(**kwargs)
+        sizes = fed_sizes(self.family, self.processor, inputs, len(images))
+        per_request: list[list[tuple[int, int]]] = []
+        offset = 0
+        for r in requests:
+            count = sum(len(t.images) for t in r.turns)
+            last = len(r.turns[-1].images)
+            mine = sizes[offset : offset + count]
+            per_request.append(mine[count - last :] if sizes else [])
+            offset += count
+        return inputs.to(self.device), per_request
+
+    def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
+        results: list[Generation | None] = [None] * len(requests)
+        groups: dict[tuple[int, float, int | None], list[int]] = defaultdict(list)
+        for i, r in enumerate(requests):
+            groups[(r.max_new_tokens, r.temperature, r.seed)].append(i)
+        for indices in groups.values():
+            for start in range(0, len(indices), self.max_batch_size):
+                chunk = indices[start : start + self.max_batch_size]
+                for i, gen in zip(chunk, self._generate_batch([requests[i] for i in chunk]), strict=True):
+                    results[i] = gen
+        if self.repair:
+            failed = [i for i, g in enumerate(results) if g is not None and g.answer is None]
+            if failed:
+                retry = [repair_request(requests[i], results[i], answer_json_schema()) for i in failed]  # type: ignore[arg-type]
+                saved, self.repair = self.repair, False
+                try:
+                    second = self.generate(retry)
+                finally:
+                    self.repair = saved
+                for i, gen in zip(failed, second, strict=True):
+                    results[i] = merge_repair(results[i], gen)  # type: ignore[arg-type]
+        return [g for g in results if g is not None]
+
+    def _generate_batch(self, requests: list[GenerationRequest]) -> list[Generation]:
+        import torch
+        from transformers import LogitsProcessorList
+
+        started = time.perf_counter()
+        inputs, sizes = self.prepare(requests)
+        first = requests[0]
+        kwargs: dict[str, Any] = {"max_new_tokens": first.max_new_tokens, "pad_token_id": self._pad_id, "eos_token_id": self._eos_ids}
+        if first.temperature > 0:
+            kwargs.update(do_sample=True, temperature=first.temperature, top_k=0, top_p=1.0)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if any(r.json_schema for r in requests):
+            grammar = GrammarLogitsProcessor(self.grammar_tokenizer(), [r.json_schema for r in requests], first.max_new_tokens)
+            kwargs["logits_processor"] = LogitsProcessorList([grammar])
+        if first.seed is not None:
+            torch.manual_seed(first.seed)
+        threads = torch.get_num_threads()
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        try:
+            with torch.inference_mode():
+                output = self.model.generate(**inputs, **kwargs)
+        finally:
+            torch.set_num_threads(threads)
+        latency = (time.perf_counter() - started) * 1000
+        prompt_len = int(inputs["input_ids"].shape[1])
+        new = output[:, prompt_len:].cpu()
+        attention = inputs["attention_mask"].cpu()
+        out: list[Generation] = []
+        for row, request in enumerate(requests):
+            tokens = new[row].tolist()
+            n = len(tokens)
+            for j, t in enumerate(tokens):
+                if t in self._eos_ids:
+                    n = j + 1
+                    break
+            text = self.processor.tokenizer.decode(tokens[:n], skip_special_tokens=True)
+            out.append(
+                finish(
+                    text,
+                    self._identity,
+                    tokens_in=int(attention[row].sum()),
+                    tokens_out=n,
+                    latency_ms=latency,
+                    image_sizes=sizes[row],
+                )
+            )
+        return out
