@@ -266,24 +266,49 @@ def _stain_score(rgb: np.ndarray, dark_fraction: float) -> float:
     return float(min(1.0, 0.5 + blobs / 1000))
 
 
-_CACHE: dict[int, tuple[weakref.ref[Any], ImageEvidence]] = {}
+_CACHE: dict[int, tuple[weakref.ref[Any], dict[str, Any]]] = {}
 
 
-def image_evidence(image: LoadedImage) -> ImageEvidence:
-    """Measure one image (cached on its rendering array, so several specialties share the work)."""
-    key = id(image.rgb)
+def _pixel_facts(rgb: np.ndarray, photometric: str) -> dict[str, Any]:
+    """The pixel measurements, cached on the rendering array so several specialties share the work."""
+    key = id(rgb)
     hit = _CACHE.get(key)
-    if hit is not None and hit[0]() is image.rgb:
+    if hit is not None and hit[0]() is rgb and hit[1]["photometric"] == photometric:
         return hit[1]
-    evidence = _measure(image)
+    facts = _measure_pixels(rgb, photometric)
     try:
-        _CACHE[key] = (weakref.ref(image.rgb), evidence)
+        _CACHE[key] = (weakref.ref(rgb), facts)
     except TypeError:  # pragma: no cover - arrays that cannot be weakly referenced
         pass
     if len(_CACHE) > 256:
         for k in [k for k, (ref, _) in _CACHE.items() if ref() is None]:
             _CACHE.pop(k, None)
-    return evidence
+    return facts
+
+
+def _measure_pixels(rgb: np.ndarray, photometric: str) -> dict[str, Any]:
+    if rgb.ndim == 2:
+        rgb = np.stack([rgb] * 3, axis=-1)
+    thumb = _thumbnail(rgb)
+    gray = thumb.mean(axis=2)
+    chroma = thumb.max(axis=2) - thumb.min(axis=2)
+    colour_fraction = float((chroma > 0.08).mean())
+    colour = colour_fraction > 0.05 and not photometric.upper().startswith("MONOCHROME")
+    dark = float((thumb.max(axis=2) < 0.2).mean())
+    white = float((thumb.min(axis=2) > 0.8).mean())
+    structure = _structure(gray)
+    fundus = _fundus_score(thumb, gray) if colour and structure >= 0.5 else 0.0
+    stain = _stain_score(thumb, dark) if colour and structure >= 0.5 and fundus == 0 else 0.0
+    return {
+        "photometric": photometric,
+        "colour": colour,
+        "colour_fraction": colour_fraction,
+        "structure": structure,
+        "dark_fraction": dark,
+        "white_fraction": white,
+        "fundus": fundus,
+        "stain": stain,
+    }
 
 
 def _bit_depth(image: LoadedImage) -> int:
@@ -292,22 +317,11 @@ def _bit_depth(image: LoadedImage) -> int:
     return int(np.asarray(image.pixels).dtype.itemsize * 8)
 
 
-def _measure(image: LoadedImage) -> ImageEvidence:
-    rgb = np.asarray(image.rgb)
-    if rgb.ndim == 2:
-        rgb = np.stack([rgb] * 3, axis=-1)
-    thumb = _thumbnail(rgb)
-    gray = thumb.mean(axis=2)
-    chroma = thumb.max(axis=2) - thumb.min(axis=2)
-    colour_fraction = float((chroma > 0.08).mean())
-    photometric = (image.meta.photometric or "").upper()
-    colour = colour_fraction > 0.05 and not photometric.startswith("MONOCHROME")
-    dark = float((thumb.max(axis=2) < 0.2).mean())
-    white = float((thumb.min(axis=2) > 0.8).mean())
-    structure = _structure(gray)
-    fundus = _fundus_score(thumb, gray) if colour and structure >= 0.5 else 0.0
-    stain = _stain_score(thumb, dark) if colour and structure >= 0.5 and fundus == 0 else 0.0
+def image_evidence(image: LoadedImage) -> ImageEvidence:
+    """Measure one image: header facts from `meta`, pixel facts from the 8-bit rendering."""
     meta = image.meta
+    facts = dict(_pixel_facts(np.asarray(image.rgb), meta.photometric or ""))
+    facts.pop("photometric")
     description = " / ".join(d for d in (meta.study_description, meta.series_description) if d)
     return ImageEvidence(
         source=image.path.name,
@@ -321,13 +335,7 @@ def _measure(image: LoadedImage) -> ImageEvidence:
         view=meta.view,
         laterality=meta.laterality,
         description=description,
-        colour=colour,
-        colour_fraction=colour_fraction,
-        structure=structure,
-        dark_fraction=dark,
-        white_fraction=white,
-        fundus=fundus,
-        stain=stain,
+        **facts,
     )
 
 

@@ -1,0 +1,195 @@
+"""Routing on real images: DICOM tags, user hints, image evidence, and the modality gate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from evlf.core.errors import InputError, PluginError
+from evlf.core.hookspecs import hookimpl
+from evlf.core.imaging import load_image
+from evlf.core.routing import RoutingRefused, route
+from evlf.core.types import Study
+from evlf.testing import evlf_host, make_image, register_plugin  # noqa: F401 - fixtures
+
+pydicom_data = pytest.importorskip("pydicom.data")
+skdata = pytest.importorskip("skimage.data")
+
+
+def dicom(name: str) -> Path:
+    path = pydicom_data.get_testdata_file(name)
+    if path is None:
+        pytest.skip(f"{name} is not installed (pydicom-data)")
+    return Path(path)
+
+
+@pytest.fixture(scope="module")
+def pngs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("routing")
+    images = {
+        "fundus": skdata.retina(),
+        "ihc": skdata.immunohistochemistry(),
+        "cat": skdata.chelsea(),
+        "astronaut": skdata.astronaut(),
+        "camera": skdata.camera(),
+        "noise": np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8),
+    }
+    out = {}
+    for name, pixels in images.items():
+        out[name] = folder / f"{name}.png"
+        Image.fromarray(pixels).save(out[name])
+    return out
+
+
+def routed(path: Path, **study: object) -> list[str]:
+    return route(Study.from_paths([path], **study), [load_image(path)]).chosen
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("RG1_UNCR.dcm", ["pulmonology"]),  # chest CR, MONOCHROME1
+        ("CT_small.dcm", ["radiology"]),  # CT, no body part
+        ("MR_small.dcm", ["radiology"]),
+        ("US1_UNCR.dcm", ["radiology"]),  # ultrasound, RGB photometric
+    ],
+)
+def test_dicom_studies_route_by_their_tags(name: str, expected: list[str]) -> None:
+    assert routed(dicom(name)) == expected
+
+
+@pytest.mark.parametrize(("name", "expected"), [("fundus", ["ophthalmology"]), ("ihc", ["pathology"])])
+def test_colour_images_route_by_image_evidence(pngs: dict[str, Path], name: str, expected: list[str]) -> None:
+    assert routed(pngs[name]) == expected
+
+
+@pytest.mark.parametrize("name", ["cat", "astronaut", "camera", "noise"])
+def test_unknown_images_are_refused_saying_what_was_seen(pngs: dict[str, Path], name: str) -> None:
+    with pytest.raises(RoutingRefused) as info:
+        routed(pngs[name])
+    message = str(info.value)
+    assert isinstance(info.value, InputError)
+    assert f"{name}.png" in message
+    assert "modality unknown" in message and "body part unknown" in message
+    assert ("grayscale" if name == "camera" else "colour") in message
+    assert "8-bit" in message
+    width, height = Image.open(pngs[name]).size
+    assert f"{width}x{height}" in message
+    assert set(info.value.scores) >= {"dermatology", "radiology"} and not any(info.value.scores.values())
+
+
+def test_noise_is_refused_even_with_a_modality_hint(pngs: dict[str, Path]) -> None:
+    with pytest.raises(RoutingRefused, match="noise-like"):
+        routed(pngs["noise"], metadata={"modality": "CT"})
+
+
+@pytest.mark.parametrize(
+    ("name", "metadata", "expected"),
+    [
+        ("cat", {"modality": "dermoscopy"}, ["dermatology"]),
+        ("cat", {"modality": "clinical photo", "body_part": "skin"}, ["dermatology"]),
+        ("camera", {"modality": "CT", "body_part": "liver"}, ["hepatology"]),
+        ("camera", {"modality": "chest x-ray"}, ["pulmonology"]),
+        ("camera", {"modality": "MR", "body_part": "knee"}, ["radiology"]),
+        ("astronaut", {"modality": "fundus"}, ["ophthalmology"]),
+        ("astronaut", {"modality": "pathology"}, ["pathology"]),
+        ("fundus", {"modality": "pathology"}, ["pathology"]),  # the user's word beats image evidence
+    ],
+)
+def test_metadata_hints_route_plain_pngs(pngs: dict[str, Path], name: str, metadata: dict, expected: list[str]) -> None:
+    assert routed(pngs[name], metadata=metadata) == expected
+
+
+def test_explicit_specialty_wins_and_is_validated(pngs: dict[str, Path]) -> None:
+    assert routed(pngs["cat"], specialty="dermatology") == ["dermatology"]
+    assert routed(pngs["cat"], metadata={"specialty": "pathology"}) == ["pathology"]
+    assert routed(pngs["cat"], specialty="radiology,pathology") == ["pathology", "radiology"]
+    with pytest.raises(InputError, match="unknown specialty 'cardiology'"):
+        routed(pngs["cat"], specialty="cardiology")
+
+
+def test_allow_list_narrows_scoring_and_explicit_requests() -> None:
+    path = dicom("RG1_UNCR.dcm")
+    study, images = Study.from_paths([path]), [load_image(path)]
+    decision = route(study, images, allow=["radiology"])
+    assert decision.chosen == ["radiology"] and set(decision.scores) == {"radiology"}
+    with pytest.raises(RoutingRefused, match="allowed specialties: dermatology"):
+        route(study, images, allow="dermatology")
+    with pytest.raises(InputError, match="outside the allow-list"):
+        route(study.model_copy(update={"specialty": "pulmonology"}), images, allow=["radiology"])
+
+
+def test_abdominal_ct_goes_to_radiology_liver_ct_to_hepatology() -> None:
+    ct = make_image(modality="CT", bits_stored=16)
+    assert route(Study.from_paths(["a.dcm"]), [ct.model_copy(update={"meta": ct.meta.model_copy(update={"body_part": "ABDOMEN"})})]).chosen == ["radiology"]
+    liver = ct.meta.model_copy(update={"study_description": "CT LIVER 3 PHASE"})
+    decision = route(Study.from_paths(["a.dcm"]), [ct.model_copy(update={"meta": liver})])
+    assert decision.chosen == ["hepatology"] and decision.scores["radiology"] > 0
+
+
+def test_ties_fan_out_to_several_specialties(evlf_host, register_plugin) -> None:
+    class Rival:
+        name = "chest-rival"
+
+        def score(self, study, images):
+            return 0.9
+
+    class Plugin:
+        @hookimpl
+        def register_specialties(self, register):
+            register(Rival())
+
+    register_plugin(Plugin(), name="rival")
+    path = dicom("RG1_UNCR.dcm")
+    decision = route(Study.from_paths([path]), [load_image(path)], host=evlf_host)
+    assert decision.chosen == ["pulmonology", "chest-rival"] and decision.reason == "scores"
+
+
+def test_select_specialties_hook_overrides_scores(evlf_host, register_plugin) -> None:
+    seen: dict[str, float] = {}
+
+    class Override:
+        @hookimpl
+        def select_specialties(self, study, images, scores):
+            seen.update(scores)
+            return ["ophthalmology"] if study.metadata.get("site") == "eye-clinic" else None
+
+    register_plugin(Override(), name="override")
+    path = dicom("CT_small.dcm")
+    images = [load_image(path)]
+    decision = route(Study.from_paths([path], metadata={"site": "eye-clinic"}), images, host=evlf_host)
+    assert decision.chosen == ["ophthalmology"] and decision.reason == "hook"
+    assert seen["radiology"] == pytest.approx(0.7)
+    assert route(Study.from_paths([path]), images, host=evlf_host).chosen == ["radiology"]
+
+
+def test_a_hook_naming_an_unknown_specialty_is_a_plugin_error(evlf_host, register_plugin) -> None:
+    class Bad:
+        @hookimpl
+        def select_specialties(self, study, images, scores):
+            return ["nonexistent"]
+
+    register_plugin(Bad(), name="bad")
+    with pytest.raises(PluginError, match="nonexistent"):
+        route(Study.from_paths(["x.png"]), [make_image(modality="CT")], host=evlf_host)
+
+
+def test_a_specialty_that_crashes_declines_with_a_warning(evlf_host, register_plugin) -> None:
+    class Broken:
+        name = "broken"
+
+        def score(self, study, images):
+            raise RuntimeError("boom")
+
+    class Plugin:
+        @hookimpl
+        def register_specialties(self, register):
+            register(Broken())
+
+    register_plugin(Plugin(), name="broken-plugin")
+    decision = route(Study.from_paths(["x.png"]), [make_image(modality="CT")], host=evlf_host)
+    assert decision.chosen == ["radiology"] and decision.scores["broken"] == 0
+    assert any("broken" in w and "boom" in w for w in decision.warnings)
