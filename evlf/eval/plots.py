@@ -43,9 +43,10 @@ def plot_metrics_by_modality(summary: dict[str, Any], path: Path) -> Path:
         ax.set_xticks(x, groups)
         ax.set_ylim(0, 1.05)
         ax.grid(axis="y", alpha=0.3)
-    axes[0, 0].legend(loc="upper right", fontsize="small")
-    fig.suptitle(f"{summary['dataset']} ({summary['n_cases']} cases)")
-    fig.tight_layout()
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="upper right", ncol=min(4, len(names)), fontsize="small")
+    fig.suptitle(f"{summary['dataset']} ({summary['n_cases']} cases)", x=0.02, ha="left")
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
