@@ -1,0 +1,1 @@
+"""Graph nodes, one file per step: ingest, triage, retrieve, reason, ground, refine, verify, aggregate, report."""

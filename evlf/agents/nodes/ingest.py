@@ -1,0 +1,33 @@
+"""Ingest: decode every image once (guards included) and record what was loaded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from evlf.agents import resources
+from evlf.agents.context import Context
+from evlf.agents.state import State
+from evlf.agents.timing import timed
+from evlf.core.types import ImageSummary
+
+
+@timed("ingest")
+def ingest(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    images = resources.current(runtime.context).load_images(state["study"].images)
+    return {
+        "images": [
+            ImageSummary(
+                path=str(im.path),
+                sha256=im.sha256,
+                width=im.width,
+                height=im.height,
+                frames=im.frames,
+                frame_index=im.frame_index,
+                modality=im.meta.modality,
+                body_part=im.meta.body_part,
+            )
+            for im in images
+        ]
+    }

@@ -1,0 +1,180 @@
+"""`evlf diagnose` (images to a report) and `evlf graphs list|show`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.markup import escape
+
+from evlf.cli.common import console, err_console, print_json
+from evlf.core.errors import InputError
+
+graphs_app = typer.Typer(help="The agent graphs that can run a study.", no_args_is_help=True)
+
+DEFAULT_BACKEND = "tiny"
+
+
+def default_backend() -> str:
+    """`demo` when the shipped demo model is installed, else the untrained `tiny` model."""
+    from evlf.core.plugins import get_host
+
+    return "demo" if "demo" in get_host().registries.backends else DEFAULT_BACKEND
+
+
+def diagnose(
+    paths: list[Path] = typer.Argument(..., help="The study's image files (one study)."),
+    graph: str = typer.Option("full", "--graph", "-g", help="Graph to run (see `evlf graphs list`)."),
+    backend: str | None = typer.Option(None, "--backend", "-b", help="Model backend: demo, tiny, transformers, openai."),
+    model: str | None = typer.Option(None, "--model", help="Model directory (transformers) or served model name (openai)."),
+    endpoint: str | None = typer.Option(None, "--endpoint", help="OpenAI-compatible base URL."),
+    specialty: str | None = typer.Option(None, "--specialty", "-s", help="Force a specialty (comma-separated for several)."),
+    question: str | None = typer.Option(None, "--question", "-q", help="A question about the images (VQA)."),
+    task: str | None = typer.Option(None, "--task", help="diagnosis, vqa, grounding or report (default: vqa with a question, else diagnosis)."),
+    modality: str | None = typer.Option(None, "--modality", help="Modality hint for images without DICOM tags (e.g. fundus, dermoscopy, CT)."),
+    refiner: str | None = typer.Option(None, "--refiner", help="Box refiner: classical (default) or sam."),
+    exemplars: int | None = typer.Option(None, "--exemplars", "-k", min=0, help="Number of retrieved exemplars."),
+    case_store: Path | None = typer.Option(None, "--case-store", help="Case store for retrieval (default: EVLF_CASE_STORE or the user data dir)."),
+    context_file: Path | None = typer.Option(None, "--context-file", help="JSON file with Context settings."),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed."),
+    checkpoint: Path | None = typer.Option(None, "--checkpoint", help="SQLite file for durable, resumable runs."),
+    fresh: bool = typer.Option(False, "--fresh", help="With --checkpoint: start over instead of resuming."),
+    review: bool = typer.Option(False, "--review", help="Pause before the report for approval (needs --checkpoint)."),
+    review_edit: Path | None = typer.Option(None, "--review-edit", help="With --review: replace the draft by this edited report JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write the report JSON here."),
+    html: Path | None = typer.Option(None, "--html", help="Write a self-contained HTML report here."),
+    markdown: Path | None = typer.Option(None, "--md", help="Write a Markdown report here."),
+    study_id: str | None = typer.Option(None, "--id", help="Study id (default: derived from the file paths)."),
+) -> None:
+    """Read the images and write a reasoned, grounded report."""
+    from evlf.agents.context import Context
+    from evlf.agents.pipeline import Pipeline
+    from evlf.core.types import Study
+
+    settings: dict[str, Any] = Context.from_file(context_file).model_dump() if context_file else {}
+    updates = {
+        "backend": backend,
+        "model": model,
+        "endpoint": endpoint,
+        "refiner": refiner,
+        "n_exemplars": exemplars,
+        "case_store": str(case_store) if case_store else None,
+        "seed": seed,
+    }
+    settings.update({k: v for k, v in updates.items() if v is not None})
+    settings.setdefault("backend", default_backend())
+    if review:
+        settings["review"] = True
+        if checkpoint is None:
+            raise InputError("--review", "needs --checkpoint PATH so the paused run can be resumed")
+    context = Context.model_validate(settings)
+    chosen_task = task or ("vqa" if question else "diagnosis")
+    metadata = {"modality": modality} if modality else {}
+    kwargs: dict[str, Any] = {"task": chosen_task, "question": question, "specialty": specialty, "metadata": metadata}
+    if study_id:
+        kwargs["id"] = study_id
+    try:
+        study = Study.from_paths(list(paths), **kwargs)
+    except ValueError as exc:
+        raise InputError("study", " ".join(str(exc).split())) from None
+    pipeline = Pipeline(graph, context, checkpoint=checkpoint)
+
+    def reviewer(draft: Any) -> dict[str, Any]:
+        if review_edit is not None:
+            try:
+                return {"action": "edit", "report": json.loads(review_edit.read_text())}
+            except (OSError, json.JSONDecodeError) as exc:
+                raise InputError(review_edit, f"cannot read the edited report: {exc}") from None
+        err_console.print(f"[bold]Draft for review[/bold]: {escape(draft.diagnosis.primary if draft.diagnosis else 'no diagnosis')}, {len(draft.findings)} findings")
+        if not sys.stdin.isatty() or not typer.confirm("Approve this report?", default=False, err=True):
+            raise typer.Exit(3)
+        return {"action": "approve"}
+
+    with err_console.status(f"running graph {graph!r}") as status:
+
+        def show(update: Any) -> None:
+            where = "/".join((*update.path, update.node))
+            status.update(f"graph {graph!r}: {where}")
+            err_console.print(f"[dim]  done {escape(where)}[/dim]", highlight=False)
+
+        report = pipeline.run(study, reviewer=reviewer if review else None, fresh=fresh, on_update=show)
+
+    from evlf.agents.resources import ImageCache
+    from evlf.core.plugins import get_host
+
+    exporters = get_host().registries.exporters
+    if out:
+        out.write_text(exporters.get("json").render(report, []))
+    if markdown:
+        markdown.write_text(exporters.get("markdown").render(report, []))
+    if html:
+        cache = ImageCache()
+        html.write_text(exporters.get("html").render(report, [cache.load(r) for r in study.images]))
+    if as_json:
+        print_json(report.model_dump(mode="json"))
+        return
+    summary(report)
+    for label, path in (("json", out), ("markdown", markdown), ("html", html)):
+        if path:
+            console.print(f"wrote {label}: {path}")
+
+
+def summary(report: Any) -> None:
+    from rich.table import Table
+
+    p = report.provenance
+    if not p.trained:
+        console.print(f"[bold yellow]untrained model ({escape(p.model_id)}): the output demonstrates the pipeline only[/bold yellow]")
+    console.print("[bold red]Not for clinical use.[/bold red]")
+    d = report.diagnosis
+    console.print(f"[bold]{escape(report.study_id)}[/bold] · {', '.join(report.specialties)} · graph {p.graph} · {p.model_id}")
+    console.print(f"diagnosis: [bold]{escape(d.primary) if d else '-'}[/bold]" + (f" ({d.confidence:.2f})" if d else ""))
+    if report.answer:
+        console.print(f"answer: {escape(report.answer)}")
+    if report.findings:
+        table = Table("#", "finding", "conf.", "status", "agreement", "box")
+        for n, f in enumerate(report.findings, start=1):
+            box = ", ".join(f"{b.x0:.0f},{b.y0:.0f},{b.x1:.0f},{b.y1:.0f}" for b in f.boxes) or "-"
+            table.add_row(str(n), escape(f.label), f"{f.confidence:.2f}", f.status, "-" if f.agreement is None else f"{f.agreement:.2f}", box)
+        console.print(table)
+    for w in report.warnings:
+        console.print(f"[yellow]warning:[/yellow] {escape(w)}")
+
+
+@graphs_app.command("list")
+def graphs_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """The registered graphs."""
+    from rich.table import Table
+
+    from evlf.core.plugins import get_host
+
+    regs = get_host().registries.graphs
+    rows = [
+        {"name": e.name, "version": e.obj.version, "plugin": e.plugin, "description": e.obj.description}
+        for e in regs.entries()
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("graph", "version", "plugin", "description")
+    for r in rows:
+        table.add_row(r["name"], r["version"], r["plugin"], r["description"])
+    console.print(table)
+
+
+@graphs_app.command("show")
+def graphs_show(name: str = typer.Argument(..., help="Graph name.")) -> None:
+    """Print the graph as Mermaid text (nothing is fetched)."""
+    from evlf.core.plugins import get_host
+
+    compiled = get_host().registries.graphs.get(name).build()
+    sys.stdout.write(compiled.get_graph(xray=1).draw_mermaid() + "\n")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("diagnose")(diagnose)
+    app.add_typer(graphs_app, name="graphs")
