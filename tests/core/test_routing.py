@@ -40,7 +40,7 @@ def pngs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = {}
     for name, pixels in images.items():
         out[name] = folder / f"{name}.png"
-        Image.fromarray(pixels).save(out[name])
+        Image.fromarray(pixels).save(out[name], compress_level=1)
     return out
 
 

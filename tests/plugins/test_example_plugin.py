@@ -1,0 +1,145 @@
+"""The example third-party plugin, installed from its own folder: discovered, routed to, blockable, removable.
+
+Installs into the running venv (pip --no-deps, no build isolation, no index) from
+a copy of the folder, so the working tree stays clean, and uninstalls at the end.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from evlf.core.plugins import get_host, reset_host
+from evlf.core.routing import route
+from evlf.core.types import Study
+from evlf.testing import make_image
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "evlf-plugin-example"
+DIST = "evlf-plugin-example"
+PIP = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+
+
+def installed() -> bool:
+    try:
+        importlib.metadata.distribution(DIST)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def forget() -> None:
+    importlib.invalidate_caches()
+    for name in [m for m in sys.modules if m == "evlf_plugin_example" or m.startswith("evlf_plugin_example.")]:
+        del sys.modules[name]
+    reset_host()
+
+
+def uninstall() -> None:
+    if installed():
+        subprocess.run([*PIP, "uninstall", "-y", DIST], check=True, capture_output=True, text=True)
+    forget()
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    code = "import sys; from evlf.cli import main; main(sys.argv[1:])"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=120
+    )
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    was_installed = installed()
+    source = tmp_path_factory.mktemp("example") / "evlf-plugin-example"
+    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    if not was_installed:
+        done = subprocess.run(
+            [*PIP, "install", "--no-deps", "--no-build-isolation", "--no-index", str(source)],
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+    forget()
+    yield source
+    if not was_installed:
+        uninstall()
+
+
+def test_discovered_through_its_entry_point(example: Path) -> None:
+    host = get_host()
+    assert "dentistry" in host.registries.specialties
+    assert host.registries.specialties.plugin_of("dentistry") == "dentistry"
+    info = {i.name: i for i in host.plugin_infos()}["dentistry"]
+    assert not info.builtin and info.version == "0.1.0"
+    assert info.registers == {"specialties": ["dentistry"]}
+
+
+def test_routed_to_for_its_modality_and_not_otherwise(example: Path) -> None:
+    assert route(Study.from_paths(["pano.dcm"]), [make_image(modality="PX")]).chosen == ["dentistry"]
+    assert route(Study.from_paths(["x.png"], metadata={"modality": "OPG"}), [make_image()]).chosen == ["dentistry"]
+    assert route(Study.from_paths(["ct.dcm"]), [make_image(modality="CT")]).chosen == ["radiology"]
+
+
+def test_listed_by_the_cli_in_a_fresh_process(example: Path) -> None:
+    listed = cli("plugins", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    plugins = {p["name"]: p for p in json.loads(listed.stdout)["plugins"]}
+    assert plugins["dentistry"]["registers"] == {"specialties": ["dentistry"]}
+    assert plugins["dentistry"]["builtin"] is False
+
+
+def test_blockable_by_entry_point_name(example: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    from evlf.cli import app
+    from evlf.cli.common import run_app
+
+    monkeypatch.setenv("EVLF_BLOCK_PLUGINS", "dentistry")
+    reset_host()
+    try:
+        assert run_app(app, ["specialties", "list", "--json"]) == 0
+        names = {s["name"] for s in json.loads(capsys.readouterr().out)}
+        assert "dentistry" not in names and "radiology" in names
+        assert "dentistry" in get_host().skipped
+    finally:
+        monkeypatch.delenv("EVLF_BLOCK_PLUGINS")
+        reset_host()
+
+
+def test_allow_list_in_process(example: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVLF_LOAD_PLUGINS", "dentistry")
+    reset_host()
+    try:
+        assert get_host().registries.specialties.names() == ["dentistry"]
+    finally:
+        monkeypatch.delenv("EVLF_LOAD_PLUGINS")
+        reset_host()
+
+
+def test_its_own_tests_pass_against_the_installed_package(example: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(example / "tests")],
+        capture_output=True,
+        text=True,
+        cwd=example,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "3 passed" in done.stdout
+
+
+def test_removable(example: Path) -> None:
+    if not installed():
+        pytest.skip("already removed")
+    subprocess.run([*PIP, "uninstall", "-y", DIST], check=True, capture_output=True, text=True)
+    forget()
+    assert "dentistry" not in get_host().registries.specialties
+    with pytest.raises(ImportError):
+        importlib.import_module("evlf_plugin_example")
