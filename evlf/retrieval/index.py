@@ -16,10 +16,10 @@ FLAT_LIMIT = 50_000
 
 
 def auto_factory(count: int) -> str:
-    """Exact search for small stores; an inverted-file index with about 4*sqrt(n) lists above FLAT_LIMIT."""
+    """Exact search for small stores; an inverted-file index with about sqrt(n) lists (a power of two) above FLAT_LIMIT."""
     if count < FLAT_LIMIT:
         return "IDMap2,Flat"
-    nlist = int(2 ** round(math.log2(4 * math.sqrt(count))))
+    nlist = int(2 ** round(math.log2(math.sqrt(count))))
     return f"IVF{nlist},Flat"
 
 
@@ -56,12 +56,28 @@ def _takes_ids(index: Any) -> bool:
         return False
 
 
+#: k-means for the inverted lists sees at most this many points per list, for this many iterations (training cost on 2 cores).
+TRAIN_POINTS_PER_LIST = 64
+TRAIN_ITERATIONS = 10
+
+
 def train_and_add(index: Any, vectors: np.ndarray, ids: np.ndarray, seed: int = 0) -> None:
+    import faiss
+
     if not index.is_trained:
         if len(vectors) == 0:
             return
+        limit = len(vectors)
+        try:
+            ivf = faiss.extract_index_ivf(index)
+            ivf.cp.niter = TRAIN_ITERATIONS
+            ivf.cp.seed = seed
+            ivf.cp.max_points_per_centroid = TRAIN_POINTS_PER_LIST
+            limit = TRAIN_POINTS_PER_LIST * ivf.nlist
+        except RuntimeError:
+            pass
         rng = np.random.default_rng(seed)
-        sample = vectors if len(vectors) <= 200_000 else vectors[np.sort(rng.choice(len(vectors), 200_000, replace=False))]
+        sample = vectors if len(vectors) <= limit else vectors[np.sort(rng.choice(len(vectors), limit, replace=False))]
         index.train(np.ascontiguousarray(sample, dtype=np.float32))
     if len(vectors):
         index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.ascontiguousarray(ids, dtype=np.int64))

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -100,9 +101,9 @@ class CaseStore:
         if db_path.exists():
             db_path.unlink()  # leftover of a creation that never wrote its manifest
         db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
-        with db:
-            db.executescript(_SCHEMA)
-            db.executemany(
+        db.executescript(_SCHEMA)
+        with _transaction(db) as cur:
+            cur.executemany(
                 "INSERT INTO meta VALUES (?, ?)",
                 [("embedder", embedder.id), ("dim", str(embedder.dim)), ("generation", "0")],
             )
@@ -119,8 +120,20 @@ class CaseStore:
         return store
 
     @classmethod
-    def open(cls, path: str | Path, embedder: Embedder | None = None, *, mmap: bool = True, create: bool = False, factory: str | None = None) -> CaseStore:
-        """Open a store; with `create`, make it (for `embedder`, or the default) when the folder holds none."""
+    def open(
+        cls,
+        path: str | Path,
+        embedder: Embedder | None = None,
+        *,
+        mmap: bool = True,
+        create: bool = False,
+        factory: str | None = None,
+        repair: bool = False,
+    ) -> CaseStore:
+        """Open a store; with `create`, make it (for `embedder`, or the default) when the folder holds none.
+
+        `repair` ignores the index file and rebuilds it from the database (for a corrupt or missing index).
+        """
         root = Path(path)
         manifest_path = root / MANIFEST_FILE
         if not manifest_path.exists():
@@ -152,7 +165,9 @@ class CaseStore:
             )
         generation = int(meta.get("generation", 0))
         store = cls(root, manifest, db, None, embedder, mmapped=False)
-        if generation == manifest.generation:
+        if repair and generation >= manifest.generation:
+            store.rebuild_index()
+        elif generation == manifest.generation:
             index_path = root / INDEX_FILE
             if not index_path.is_file():
                 db.close()
@@ -314,8 +329,7 @@ class CaseStore:
                 vectors = self.embed(loaded)
             vectors = self._check_vectors(vectors, len(cases))
             generation = self._generation() + 1
-            with self._db:
-                cur = self._db.cursor()
+            with self._transaction() as cur:
                 new_ids = []
                 for case, vec in zip(cases, vectors, strict=True):
                     cur.execute(
@@ -343,8 +357,7 @@ class CaseStore:
                 case = _with_image_facts(case, image)
                 vector = self._check_vectors(self.embed([image]), 1)
             generation = self._generation() + 1
-            with self._db:
-                cur = self._db.cursor()
+            with self._transaction() as cur:
                 cur.execute(
                     "UPDATE cases SET specialty = ?, modality = ?, data = ? WHERE id = ?",
                     (_norm(case.specialty), _norm(case.modality), case.model_dump_json(), row_id),
@@ -366,8 +379,7 @@ class CaseStore:
             rows = self._db.execute(f"SELECT id FROM cases WHERE case_id IN ({','.join('?' * len(case_ids))})", list(case_ids)).fetchall()
             row_ids = np.array([r[0] for r in rows], dtype=np.int64)
             generation = self._generation() + 1
-            with self._db:
-                cur = self._db.cursor()
+            with self._transaction() as cur:
                 cur.execute(f"DELETE FROM cases WHERE id IN ({','.join('?' * len(row_ids))})", row_ids.tolist())
                 self._set_generation(cur, generation)
             self._writable()
@@ -385,6 +397,9 @@ class CaseStore:
             self._persist(self._generation())
 
     # ---- internals -----------------------------------------------------------
+
+    def _transaction(self) -> AbstractContextManager[sqlite3.Cursor]:
+        return _transaction(self._db)
 
     def _check_vectors(self, vectors: np.ndarray, n: int) -> np.ndarray:
         v = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -445,6 +460,19 @@ class CaseStore:
             update={"count": int(self._index.ntotal), "generation": generation, "checksum": file_sha256(index_path)}
         )
         write_manifest(self.root / MANIFEST_FILE, self.manifest)
+
+
+@contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Cursor]:
+    """All or nothing, even on KeyboardInterrupt (the connection runs in autocommit mode otherwise)."""
+    cur = db.cursor()
+    cur.execute("BEGIN IMMEDIATE")
+    try:
+        yield cur
+    except BaseException:
+        db.rollback()
+        raise
+    db.commit()
 
 
 def load_case_image(case: Case) -> LoadedImage:

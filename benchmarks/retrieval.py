@@ -1,0 +1,228 @@
+"""Retrieval benchmark: the case store's faiss index against exact search and plain numpy brute force.
+
+For 100k and 1M vectors of 1280 and 512 dimensions it prints build time,
+memory, p50/p99 latency of one query and of a batch of 64, and recall@10
+against exact search; then the embedding throughput of the default embedder
+on CPU. The last line is one JSON object of headline numbers (1M = 1280-d).
+
+Data: synthetic but shaped like CNN image embeddings, which are not uniform
+on the sphere: every vector shares a common direction (cosine ~0.25 between
+unrelated images), belongs to one of n/1000 clusters ("kind of image") and to
+one of 10 sub-clusters inside it ("similar cases"), plus isotropic noise;
+cosine within a cluster is ~0.6-0.7, as between same-modality starter images
+under EfficientNet-Lite0. Queries are fresh draws from the same mixture.
+
+Run: .venv/bin/python benchmarks/retrieval.py [--quick] [--sizes 100000,1000000] [--dims 1280,512]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from evlf.retrieval import index as ix  # noqa: E402
+
+NQ = 200
+K = 10
+A_COMMON, B_CLUSTER, B_SUB, G_NOISE = 0.6, 0.7, 0.4, 0.7
+
+
+def rss_gib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 2**20
+    return float("nan")
+
+
+def unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
+    x = rng.standard_normal((n, d), dtype=np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x
+
+
+class Mixture:
+    def __init__(self, n: int, d: int, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        self.d = d
+        self.common = unit(rng, 1, d)[0]
+        self.k = max(10, n // 1000)
+        self.centers = unit(rng, self.k, d)
+        self.subs = unit(rng, self.k * 10, d)
+
+    def draw(self, n: int, seed: int) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        cluster = rng.zipf(1.3, n) % self.k  # uneven cluster sizes, as real case mixes are
+        sub = cluster * 10 + rng.integers(0, 10, n)
+        x = unit(rng, n, self.d)
+        x *= G_NOISE
+        x += A_COMMON * self.common
+        x += B_CLUSTER * self.centers[cluster]
+        x += B_SUB * self.subs[sub]
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        return x
+
+
+def make_base(mix: Mixture, n: int) -> np.ndarray:
+    out = np.empty((n, mix.d), dtype=np.float32)
+    step = 100_000
+    for i, start in enumerate(range(0, n, step)):
+        out[start : start + step] = mix.draw(min(step, n - start), seed=1000 + i)
+    return out
+
+
+def exact_topk(x: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
+    best_s = np.full((len(q), k), -np.inf, dtype=np.float32)
+    best_i = np.zeros((len(q), k), dtype=np.int64)
+    for start in range(0, len(x), 100_000):
+        s = q @ x[start : start + 100_000].T
+        s = np.concatenate([best_s, s], axis=1)
+        i = np.concatenate([best_i, np.arange(start, start + s.shape[1] - k)[None].repeat(len(q), 0)], axis=1)
+        top = np.argpartition(-s, k, axis=1)[:, :k]
+        best_s = np.take_along_axis(s, top, 1)
+        best_i = np.take_along_axis(i, top, 1)
+    return best_i
+
+
+def recall(found: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth, strict=True)]))
+
+
+def pct(times: list[float]) -> tuple[float, float]:
+    a = np.array(times) * 1000
+    return float(np.percentile(a, 50)), float(np.percentile(a, 99))
+
+
+def numpy_search(x: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
+    s = q @ x.T if q.ndim == 2 else (x @ q)[None]
+    return np.argpartition(-s, k, axis=1)[:, :k]
+
+
+def bench_one(n: int, d: int, numpy_reps: int) -> dict[str, float | str | int]:
+    t0 = time.perf_counter()
+    mix = Mixture(n, d)
+    x = make_base(mix, n)
+    q = mix.draw(NQ, seed=7)
+    gen_s = time.perf_counter() - t0
+    truth = exact_topk(x, q, K)
+
+    # numpy brute force, the naive peer
+    single = []
+    for i in range(numpy_reps):
+        t = time.perf_counter()
+        numpy_search(x, q[i], K)
+        single.append(time.perf_counter() - t)
+    batch = []
+    for r in range(3):
+        t = time.perf_counter()
+        numpy_search(x, q[r * 64 : (r + 1) * 64], K)
+        batch.append(time.perf_counter() - t)
+    np_p50, np_p99 = pct(single)
+    np_b50, np_b99 = pct(batch)
+
+    # the store's index for this size
+    factory = ix.auto_factory(n)
+    nprobe = ix.auto_nprobe(factory)
+    before = rss_gib()
+    t = time.perf_counter()
+    index = ix.new_index(factory, d)
+    ids = np.arange(n, dtype=np.int64)
+    ix.train_and_add(index, x, ids)
+    ix.set_nprobe(index, nprobe)
+    build_s = time.perf_counter() - t
+    mem_gib = rss_gib() - before
+    index.search(q[:4], K)  # warm-up
+    single_f, found = [], []
+    for i in range(NQ):
+        t = time.perf_counter()
+        _, I = index.search(q[i : i + 1], K)
+        single_f.append(time.perf_counter() - t)
+        found.append(I[0])
+    batch_f = []
+    for r in range(3):
+        t = time.perf_counter()
+        index.search(q[r * 64 : (r + 1) * 64], K)
+        batch_f.append(time.perf_counter() - t)
+    f_p50, f_p99 = pct(single_f)
+    f_b50, f_b99 = pct(batch_f)
+    rec = recall(np.array(found), truth)
+    np_rec = recall(numpy_search(x, q[:16], K), truth[:16])
+    del index, x
+    gc.collect()
+    row = {
+        "n": n, "dim": d, "index": factory, "nprobe": nprobe or 0,
+        "data_gen_s": round(gen_s, 1), "build_s": round(build_s, 1), "index_mem_gib": round(mem_gib, 2),
+        "data_gib": round(n * d * 4 / 2**30, 2),
+        "p50_ms": round(f_p50, 3), "p99_ms": round(f_p99, 3), "batch64_p50_ms": round(f_b50, 2), "batch64_p99_ms": round(f_b99, 2),
+        "recall10": round(rec, 4),
+        "numpy_p50_ms": round(np_p50, 2), "numpy_p99_ms": round(np_p99, 2), "numpy_batch64_p50_ms": round(np_b50, 1),
+        "numpy_batch64_p99_ms": round(np_b99, 1), "numpy_recall10": round(np_rec, 4), "numpy_single_reps": numpy_reps,
+    }
+    print(
+        f"n={n:>8} d={d:>4} {factory:<14} nprobe={nprobe or '-':<3} build {build_s:6.1f}s mem {mem_gib:5.2f} GiB (data {row['data_gib']} GiB) | "
+        f"faiss 1q p50 {f_p50:7.3f} p99 {f_p99:7.3f} ms, b64 p50 {f_b50:7.2f} p99 {f_b99:7.2f} ms, recall@10 {rec:.4f} | "
+        f"numpy 1q p50 {np_p50:8.2f} p99 {np_p99:8.2f} ms, b64 p50 {np_b50:8.1f} ms",
+        flush=True,
+    )
+    return row
+
+
+def bench_embed(n_images: int) -> float:
+    from evlf.core.types import LoadedImage
+    from evlf.plugins.embedders.efficientnet import EfficientNetLite0Embedder
+
+    rng = np.random.default_rng(0)
+    images = []
+    for i in range(n_images):
+        rgb = rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)
+        images.append(LoadedImage(path=Path(f"synthetic-{i}.png"), format="png", width=512, height=512, sha256="0" * 64, pixels=rgb, rgb=rgb))
+    emb = EfficientNetLite0Embedder(batch_size=16)
+    emb.embed(images[:2])  # load weights, warm up
+    t = time.perf_counter()
+    emb.embed(images)
+    rate = n_images / (time.perf_counter() - t)
+    print(f"embedding: EfficientNet-Lite0, {n_images} images of 512x512 in batches of 16: {rate:.1f} images/s on CPU ({os.cpu_count()} cores)", flush=True)
+    return rate
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="100000,1000000")
+    ap.add_argument("--dims", default="512,1280")
+    ap.add_argument("--numpy-reps", type=int, default=10)
+    ap.add_argument("--embed-images", type=int, default=64)
+    ap.add_argument("--quick", action="store_true", help="20k and 60k vectors only (a smoke run)")
+    args = ap.parse_args()
+    sizes = [20_000, 60_000] if args.quick else [int(s) for s in args.sizes.split(",")]
+    dims = [int(d) for d in args.dims.split(",")]
+    print(f"retrieval benchmark: {os.cpu_count()} CPU cores, queries={NQ}, k={K}; data: clustered mixture (see docstring)", flush=True)
+    rows = [bench_one(n, d, args.numpy_reps) for n in sizes for d in dims]
+    rate = bench_embed(args.embed_images)
+    big = max(sizes)
+    head = next((r for r in rows if r["n"] == big and r["dim"] == max(dims)), rows[-1])
+    headline = {
+        "vectors": big, "dim": head["dim"], "index": head["index"],
+        f"p50_ms_{'1m' if big == 1_000_000 else big}": head["p50_ms"],
+        "p50_ms_1m": head["p50_ms"] if big == 1_000_000 else None,
+        "p99_ms_1m": head["p99_ms"] if big == 1_000_000 else None,
+        "recall10_1m": head["recall10"] if big == 1_000_000 else None,
+        "numpy_p50_ms_1m": head["numpy_p50_ms"] if big == 1_000_000 else None,
+        "batch64_p50_ms_1m": head["batch64_p50_ms"] if big == 1_000_000 else None,
+        "build_s_1m": head["build_s"] if big == 1_000_000 else None,
+        "goal_met": bool(big == 1_000_000 and head["p50_ms"] < 5 and head["recall10"] >= 0.95),
+        "embed_images_per_s": round(rate, 1),
+        "rows": rows,
+    }
+    print(json.dumps(headline))
+
+
+if __name__ == "__main__":
+    main()
