@@ -192,7 +192,7 @@ class StudyEvidence(BaseModel):
         return bool(self.images) and all(i.is_structured for i in self.images)
 
     def describe(self) -> str:
-        parts = [f"image {n + 1}: {ev.describe()}" for n, ev in enumerate(self.images)]
+        parts = [f"image {n + 1}: {ev.describe()}" for n, ev in enumerate(self.images)] or ["no images"]
         if self.hint_text:
             parts.append(f"hints: {self.hint_text}")
         return "; ".join(parts)

@@ -193,3 +193,28 @@ def test_a_specialty_that_crashes_declines_with_a_warning(evlf_host, register_pl
     decision = route(Study.from_paths(["x.png"]), [make_image(modality="CT")], host=evlf_host)
     assert decision.chosen == ["radiology"] and decision.scores["broken"] == 0
     assert any("broken" in w and "boom" in w for w in decision.warnings)
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [("fundus", "OP"), ("OCT", "OPT"), ("H&E", "SM"), ("Dermoscopy", "DMS"), ("x-ray", "DX"), ("MRI", "MR"), ("CR", "CR"), ("cat", None), ("", None)],
+)
+def test_modality_words_normalise_to_codes(text: str, code: str | None) -> None:
+    from evlf.core.evidence import normalize_modality
+
+    assert normalize_modality(text) == code
+
+
+def test_regions_are_read_from_tags_and_descriptions() -> None:
+    from evlf.core.evidence import regions_in
+
+    assert regions_in("THORAX") == {"chest"}
+    assert regions_in("CT ABDOMEN/PELVIS W CONTRAST") == {"abdomen"}
+    assert regions_in("MR LIVER LAVA") == {"liver"}
+    assert regions_in("e+1") == set() and regions_in(None) == set()
+    assert "chest" not in regions_in("chesterton")  # whole words only
+
+
+def test_an_empty_image_list_is_refused() -> None:
+    with pytest.raises(RoutingRefused, match="no images"):
+        route(Study.from_paths(["x.png"]), [])
