@@ -48,13 +48,21 @@ def _groups(run: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
             *((f"specialty={k}", v) for k, v in run["by_specialty"].items())]
 
 
+def _cache_cell(run: dict[str, Any]) -> str:
+    info = run.get("run") or {}
+    hits, misses = info.get("cache_hits"), info.get("cache_misses")
+    if hits is None or misses is None:
+        return "-"
+    return f"{hits} of {hits + misses}"
+
+
 def to_csv(summary: dict[str, Any]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
     header = ["graph", "group", "n_cases"]
     for m in METRIC_COLUMNS:
         header += [m, f"{m}_ci_low", f"{m}_ci_high"]
-    header += ["latency_ms_mean", "latency_ms_median", "model_calls_per_case", "tokens_in_per_case", "tokens_out_per_case", "n_failed"]
+    header += ["latency_ms_mean", "latency_ms_median", "model_calls_per_case", "tokens_in_per_case", "tokens_out_per_case", "n_failed", "cache_hits", "cache_misses"]
     w.writerow(header)
     for name, run in summary["graphs"].items():
         for group, m in _groups(run):
@@ -63,7 +71,8 @@ def to_csv(summary: dict[str, Any]) -> str:
                 ci = m["ci"].get(k) or [None, None]
                 row += [m[k], ci[0], ci[1]]
             lat = run["latency_ms"]
-            row += [lat["mean"], lat["median"], run["model_calls_per_case"], run["tokens_in_per_case"], run["tokens_out_per_case"], run["n_failed"]]
+            row += [lat["mean"], lat["median"], run["model_calls_per_case"], run["tokens_in_per_case"], run["tokens_out_per_case"], run["n_failed"],
+                    run.get("run", {}).get("cache_hits"), run.get("run", {}).get("cache_misses")]
             w.writerow(["" if v is None else v for v in row])
     return buf.getvalue()
 
@@ -78,12 +87,15 @@ def to_markdown(summary: dict[str, Any]) -> str:
         for group, m in _groups(run):
             cells = [name, group, str(m["n_cases"]), *(_fmt(m[k], m["ci"].get(k)) for k in METRIC_COLUMNS)]
             lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "## Cost per case", "", "| graph | latency mean ms | median ms | p90 ms | model calls | tokens in | tokens out | failed |", "|---|---|---|---|---|---|---|---|"]
+    lines += ["", "## Cost per case", "", "| graph | latency mean ms | median ms | p90 ms | model calls | tokens in | tokens out | failed | calls from cache (this run) |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for name, run in summary["graphs"].items():
         lat = run["latency_ms"]
         cells = [name, _fmt(lat["mean"]), _fmt(lat["median"]), _fmt(lat["p90"]), _fmt(run["model_calls_per_case"]),
-                 _fmt(run["tokens_in_per_case"]), _fmt(run["tokens_out_per_case"]), str(run["n_failed"])]
+                 _fmt(run["tokens_in_per_case"]), _fmt(run["tokens_out_per_case"]), str(run["n_failed"]), _cache_cell(run)]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Latency is wall time per case as the pipeline measured it; cases whose model calls came from the cache "
+              "(a re-run, a resumed run, or a graph repeating another graph's exact request) show no model time."]
     if summary.get("comparisons"):
         lines += ["", "## Paired comparisons (B - A, same cases)", "", "| B vs A | metric | A | B | B - A | 95% CI | p |", "|---|---|---|---|---|---|---|"]
         for cmp in summary["comparisons"]:
