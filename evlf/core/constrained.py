@@ -9,9 +9,10 @@ well under a millisecond a token. It ships no transformers logits processor, so
 What made it reliable on untrained models (see DESIGN.md):
 - closed objects (`additionalProperties: false`) so the decoder cannot invent keys;
 - the tokenizer's marker tokens (chat markers, image pads) are banned, EOS aside;
-- the think part is length-bounded;
+- the think part is length-bounded, and ends before the closing phase below
+  (with fewer than about 200 new tokens there is no room left for reasoning);
 - near the end of the token budget the decoder prefers tokens that close the
-  current string, array or object, so a random model still finishes a valid
+  current string, array or object (or at least end a number), so a random model still finishes a valid
   reply inside `max_new_tokens` instead of being cut off mid-JSON.
 """
 
@@ -27,6 +28,7 @@ THINK_MAX_CHARS = 256
 FINISH_MARGIN = 160  # tokens left at which the decoder starts closing what is open
 MIN_CONSTRAINED_TOKENS = 96  # the shortest budget a full reply reliably fits in
 _CLOSERS = ('"', "]", "}", "<")
+_NUMBER_CHARS = "0123456789.eE+-"
 
 
 def closed_schema(schema: dict[str, Any]) -> dict[str, Any]:
@@ -76,7 +78,8 @@ class GrammarTokenizer:
         for token_id in getattr(hf_tokenizer, "added_tokens_decoder", {}):
             if token_id < vocab_size and token_id not in self.eos_ids:
                 self.banned[token_id] = True
-        self.closing = np.zeros(vocab_size, dtype=bool)
+        self.closing = np.zeros(vocab_size, dtype=bool)  # tokens that end a string, array or object
+        self.nonnumeric = np.zeros(vocab_size, dtype=bool)  # tokens that cannot extend a number
         pieces = hf_tokenizer.convert_ids_to_tokens(list(range(min(vocab_size, len(hf_tokenizer)))))
         for token_id, piece in enumerate(pieces):
             if piece is None or self.banned[token_id]:
@@ -84,9 +87,17 @@ class GrammarTokenizer:
             text = hf_tokenizer.convert_tokens_to_string([piece]).lstrip()
             if text[:1] in _CLOSERS:
                 self.closing[token_id] = True
+            if text and text[0] not in _NUMBER_CHARS:
+                self.nonnumeric[token_id] = True
         for token_id in self.eos_ids:
             if token_id < vocab_size:
                 self.closing[token_id] = True
+
+
+def think_budget(max_new_tokens: int, think_chars: int = THINK_MAX_CHARS) -> int:
+    """Think length that always ends before the closing phase, so the answer gets the last FINISH_MARGIN tokens."""
+    markup = len("<think></think><answer>")
+    return max(0, min(think_chars, max_new_tokens - FINISH_MARGIN - markup))
 
 
 @lru_cache(maxsize=64)
@@ -113,7 +124,7 @@ class GrammarLogitsProcessor:
             if schema is None:
                 self.matchers.append(None)
                 continue
-            grammar = _grammar_cache(json.dumps(schema, sort_keys=True), think_chars)
+            grammar = _grammar_cache(json.dumps(schema, sort_keys=True), think_budget(max_new_tokens, think_chars))
             matcher = LLMatcher(tokenizer.ll, grammar, log_level=0)
             if matcher.is_error():
                 raise ConfigError(f"the answer schema cannot be compiled for constrained decoding: {matcher.get_error()}")
@@ -155,10 +166,11 @@ class GrammarLogitsProcessor:
                 fill_next_token_bitmask(matcher, bitmask, row)
                 bits = np.unpackbits(bitmask[row].view(np.uint8), bitorder="little")[: self.tok.vocab_size]
                 allowed = bits.astype(bool) & ~self.tok.banned
-                if left <= FINISH_MARGIN:
-                    closing = allowed & self.tok.closing
-                    if closing.any():
-                        allowed = closing
+                if left <= FINISH_MARGIN:  # close what is open: a closer, else anything but more digits
+                    for tier in (self.tok.closing, self.tok.nonnumeric):
+                        if (allowed & tier).any():
+                            allowed = allowed & tier
+                            break
                 if not allowed.any():  # nothing legal left: end the reply
                     allowed[[i for i in self.tok.eos_ids if i < self.tok.vocab_size]] = True
             rows.append((row, allowed))

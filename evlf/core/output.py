@@ -36,9 +36,9 @@ def parse_output(text: str) -> ParsedOutput:
     rest = text[think_match.end() :] if think_match else text
     answer_match = _ANSWER.search(rest)
     body = answer_match.group(1) if answer_match else rest
-    data = _find_json(body)
+    data = _ref_boxes(body)  # first: its [[..]] boxes would pass for a JSON list
     if data is None:
-        data = _ref_boxes(body)
+        data = _find_json(body)
     if data is None:
         where = "<answer>" if answer_match else "the reply"
         raise ParseError(f"no JSON answer found in {where}", text)

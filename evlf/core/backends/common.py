@@ -9,6 +9,9 @@ from evlf.core.errors import ConfigError, ParseError
 from evlf.core.output import parse_output, repair_prompt
 
 
+REPAIR_MIN_TOKENS = 192
+
+
 def reject_unknown(backend: str, kwargs: dict[str, Any]) -> None:
     """Unknown options are a typo or a wrong backend, never something to ignore quietly."""
     if kwargs:
@@ -51,7 +54,8 @@ def finish(
 def repair_request(request: GenerationRequest, failed: Generation, schema: dict[str, Any] | None) -> GenerationRequest:
     """The single follow-up request: the same conversation, the bad reply, the parse error."""
     turns = [*request.turns, Turn(role="assistant", text=failed.text), Turn(role="user", text=repair_prompt(failed.error or "unreadable"))]
-    return request.model_copy(update={"turns": turns, "json_schema": request.json_schema or schema})
+    budget = max(request.max_new_tokens, REPAIR_MIN_TOKENS)  # room for a whole answer, whatever the first budget was
+    return request.model_copy(update={"turns": turns, "json_schema": request.json_schema or schema, "max_new_tokens": budget})
 
 
 def merge_repair(first: Generation, second: Generation) -> Generation:

@@ -1,0 +1,56 @@
+"""Under a JSON Schema even the untrained tiny model always yields an answer that validates."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from evlf.core.answer import EvlfAnswer, answer_json_schema
+from evlf.core.backends.base import GenerationRequest, Turn
+from evlf.core.constrained import closed_schema, evlf_grammar, think_budget
+from evlf.core.output import parse_output
+
+LABELS = st.lists(st.text(alphabet="abcdefghij -", min_size=1, max_size=12), min_size=1, max_size=4, unique=True)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**31 - 1), labels=st.one_of(st.none(), LABELS), budget=st.integers(100, 400), temperature=st.sampled_from([0.0, 0.7, 1.5]))
+def test_constrained_answers_always_validate(tiny_backend, image, seed, labels, budget, temperature):
+    schema = answer_json_schema(labels)
+    request = GenerationRequest(
+        turns=[Turn(role="user", text="Report.", images=[image(40, 32, seed % 7)])],
+        max_new_tokens=budget,
+        temperature=temperature,
+        seed=seed,
+        json_schema=schema,
+    )
+    # a batch of three sampled rows per example: more draws per model call
+    for gen in tiny_backend.generate([request] * 3):
+        assert gen.error is None, gen.text
+        assert not gen.repaired
+        assert gen.tokens_out <= budget
+        assert gen.text.startswith("<think>") and gen.text.endswith("</answer>")
+        answer = parse_output(gen.text).answer
+        assert isinstance(answer, EvlfAnswer)
+        if labels:
+            assert answer.diagnosis in labels
+            assert all(f.label in labels for f in answer.findings)
+        assert len(answer.findings) <= 8
+        assert all(f.box is not None and len(f.box) == 4 for f in answer.findings)
+
+
+def test_schema_objects_are_closed():
+    schema = closed_schema({"type": "object", "properties": {"a": {"type": "object", "properties": {}}}})
+    assert schema["additionalProperties"] is False
+    assert schema["properties"]["a"]["additionalProperties"] is False
+    kept = closed_schema({"type": "object", "additionalProperties": True})
+    assert kept["additionalProperties"] is True
+
+
+def test_grammar_bounds_the_think_part():
+    grammar = evlf_grammar(answer_json_schema(), think_chars=42)
+    assert "{0,42}" in grammar
+    assert json.loads(grammar.split("%json", 1)[1])["additionalProperties"] is False
+    assert think_budget(150) == 0 and think_budget(1000) == 256
