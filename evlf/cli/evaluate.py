@@ -69,7 +69,8 @@ def score(
 
 
 def eval_command(
-    dataset: str = typer.Argument(..., help="Dataset JSONL, or a built-in name: lesions-train, lesions-test."),
+    dataset: str = typer.Argument(..., help="Dataset JSONL, a folder of images (with --labels-csv), or a built-in name: lesions-train, lesions-test."),
+    labels_csv: Path | None = typer.Option(None, "--labels-csv", help="CSV of labels for a folder of images (default: FOLDER/labels.csv)."),
     graph: list[str] = typer.Option([], "--graph", "-g", help="Graph to run (repeat to compare; default: full)."),
     context_file: list[Path] = typer.Option([], "--context-file", "-c", help="Context JSON (repeat: one per graph, or several for one graph)."),
     backend: str | None = typer.Option(None, "--backend", help="Backend for every run (overrides the context files)."),
@@ -85,7 +86,7 @@ def eval_command(
 
     contexts = [(p.stem, load_context_file(p)) for p in context_file]
     specs = plan_runs(graph, contexts, backend)
-    summary = evaluate(dataset, specs, out, limit=limit, concurrency=concurrency, n_boot=bootstrap, seed=seed)
+    summary = evaluate(dataset, specs, out, labels_csv=labels_csv, limit=limit, concurrency=concurrency, n_boot=bootstrap, seed=seed)
     if as_json:
         print_json(summary)
         return

@@ -6,7 +6,7 @@ cases, so a case's several boxes stay together), seeded for reproducibility.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -40,11 +40,16 @@ def percentile_ci(values: np.ndarray, level: float) -> list[float] | None:
     return [float(lo), float(hi)]
 
 
+def resamples(n: int, n_boot: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """n_boot index arrays drawn with replacement from range(n), one at a time (memory stays O(n))."""
+    for _ in range(n_boot):
+        yield rng.integers(0, n, size=n)
+
+
 def bootstrap(n: int, stat: Callable[[np.ndarray], float], n_boot: int, seed: int) -> np.ndarray:
     """`stat` on n_boot resamples (with replacement) of range(n)."""
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(n_boot, n))
-    return np.array([stat(row) for row in idx], dtype=float)
+    return np.array([stat(idx) for idx in resamples(n, n_boot, rng)], dtype=float)
 
 
 def group_metrics(results: Sequence[CaseResult], *, n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0, level: float = DEFAULT_CI) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from evlf.core.errors import InputError
-from evlf.eval.aggregate import DEFAULT_BOOTSTRAP, DEFAULT_CI, encode_labels, percentile_ci
+from evlf.eval.aggregate import DEFAULT_BOOTSTRAP, DEFAULT_CI, encode_labels, percentile_ci, resamples
 from evlf.eval.metrics import NO_ANSWER, fast_macro_f1
 from evlf.eval.scoring import CaseResult
 
@@ -54,9 +54,10 @@ def paired_comparison(
         ok_a, ok_b = ca == t, cb == t
         only_a, only_b = int((ok_a & ~ok_b).sum()), int((~ok_a & ok_b).sum())
         p_mcnemar = binomtest(min(only_a, only_b), only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
-        idx = rng.integers(0, len(cls), size=(n_boot, len(cls)))
-        d_acc = ok_b[idx].mean(axis=1) - ok_a[idx].mean(axis=1)
-        d_f1 = np.array([fast_macro_f1(t[i], cb[i], k) - fast_macro_f1(t[i], ca[i], k) for i in idx])
+        d_acc, d_f1 = np.empty(n_boot), np.empty(n_boot)
+        for j, i in enumerate(resamples(len(cls), n_boot, rng)):
+            d_acc[j] = ok_b[i].mean() - ok_a[i].mean()
+            d_f1[j] = fast_macro_f1(t[i], cb[i], k) - fast_macro_f1(t[i], ca[i], k)
         f1_a, f1_b = fast_macro_f1(t, ca, k), fast_macro_f1(t, cb, k)
         out["accuracy"] = {
             "a": float(ok_a.mean()),
@@ -77,10 +78,11 @@ def paired_comparison(
         nb = np.array([len(y.ious or []) for _, y in grd], dtype=float)
         ha = np.array([sum(v >= 0.5 for v in (x.ious or [])) for x, _ in grd], dtype=float)
         hb = np.array([sum(v >= 0.5 for v in (y.ious or [])) for _, y in grd], dtype=float)
-        idx = rng.integers(0, len(grd), size=(n_boot, len(grd)))
+        d_miou, d_acc50 = np.empty(n_boot), np.empty(n_boot)
         with np.errstate(invalid="ignore", divide="ignore"):
-            d_miou = sb[idx].sum(1) / nb[idx].sum(1) - sa[idx].sum(1) / na[idx].sum(1)
-            d_acc50 = hb[idx].sum(1) / nb[idx].sum(1) - ha[idx].sum(1) / na[idx].sum(1)
+            for j, i in enumerate(resamples(len(grd), n_boot, rng)):
+                d_miou[j] = sb[i].sum() / nb[i].sum() - sa[i].sum() / na[i].sum()
+                d_acc50[j] = hb[i].sum() / nb[i].sum() - ha[i].sum() / na[i].sum()
             per_a = np.where(na > 0, sa / np.maximum(na, 1), np.nan)
             per_b = np.where(nb > 0, sb / np.maximum(nb, 1), np.nan)
         diffs = (per_b - per_a)[np.isfinite(per_b - per_a)]

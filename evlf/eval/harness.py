@@ -2,6 +2,7 @@
 
 Output folder layout:
     call_cache.sqlite          model calls shared by every run (see call_cache)
+    truth.jsonl                the cases evaluated (after --limit), for `evlf score --truth`
     <run>/run.json             graph, context and dataset of the run
     <run>/predictions.jsonl    one line per case, the format `evlf score` reads
     summary.json               {"dataset", "n_cases", "graphs": {run: {overall, by_modality,
@@ -24,7 +25,7 @@ from evlf.core.errors import InputError
 from evlf.eval.aggregate import DEFAULT_BOOTSTRAP, summarise
 from evlf.eval.call_cache import CachingBackend
 from evlf.eval.compare import paired_comparison
-from evlf.eval.dataset import Case, load_jsonl, read_jsonl_models
+from evlf.eval.dataset import Case, load_image_folder, load_jsonl, read_jsonl_models, write_jsonl
 from evlf.eval.plots import plot_latency, plot_metrics_by_modality
 from evlf.eval.runner import PipelineLike, RunOutcome, RunSpec, read_predictions, run_cases
 from evlf.eval.scoring import CaseResult, PredictionLine, TruthLine, match_lines, score_case, truth_label_set
@@ -35,16 +36,22 @@ BackendFactory = Callable[[dict[str, Any]], Backend]
 PipelineFactory = Callable[[RunSpec, Backend | None], PipelineLike]
 
 
-def resolve_dataset(name: str) -> Path:
-    """A dataset JSONL path from a path or a built-in name."""
+def load_dataset(name: str, labels_csv: Path | None = None) -> tuple[Path, list[Case]]:
+    """(source path, cases) from a built-in name, a dataset JSONL, or a folder of images with a CSV of labels."""
     if name in BUILTIN_DATASETS:
         from evlf.eval.lesions import ensure_lesion_set
 
-        return ensure_lesion_set(split=BUILTIN_DATASETS[name])
+        path = ensure_lesion_set(split=BUILTIN_DATASETS[name])
+        return path, load_jsonl(path)
     path = Path(name)
+    if path.is_dir():
+        csv_path = labels_csv or path / "labels.csv"
+        return csv_path, load_image_folder(path, csv_path)
+    if labels_csv is not None:
+        raise InputError(labels_csv, "a CSV of labels goes with a folder of images, not with a JSONL dataset")
     if not path.is_file():
-        raise InputError(path, f"no such dataset file (built-in datasets: {', '.join(BUILTIN_DATASETS)})")
-    return path
+        raise InputError(path, f"no such dataset file or folder (built-in datasets: {', '.join(BUILTIN_DATASETS)})")
+    return path, load_jsonl(path)
 
 
 def load_context_file(path: Path) -> dict[str, Any]:
@@ -134,6 +141,7 @@ def evaluate(
     specs: Sequence[RunSpec],
     out_dir: Path,
     *,
+    labels_csv: Path | None = None,
     limit: int | None = None,
     concurrency: int = 4,
     n_boot: int = DEFAULT_BOOTSTRAP,
@@ -143,12 +151,13 @@ def evaluate(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Run, score and summarise; returns the summary written to out_dir/summary.json."""
-    path = resolve_dataset(dataset)
-    cases = load_jsonl(path)
+    source, cases = load_dataset(dataset, labels_csv)
     if limit is not None:
         cases = cases[:limit]
     labels = sorted(truth_label_set(TruthLine.model_validate(c.model_dump(mode="json")) for c in cases))
     out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "truth.jsonl"  # the cases as evaluated, for `evlf score --truth`
+    write_jsonl(path, cases)
     pool = BackendPool(backend_factory, out_dir / "call_cache.sqlite") if backend_factory is not None else None
     outcomes: list[RunOutcome] = []
     try:
@@ -159,14 +168,14 @@ def evaluate(
                 task = bar.add_task(spec.name, total=len(cases)) if bar is not None else None
                 advance = (lambda n, t=task: bar.advance(t, n)) if bar is not None else None
                 hits0, misses0 = (backend.hits, backend.misses) if backend is not None else (0, 0)
-                outcome = run_cases(spec, cases, pipeline, out_dir, dataset=str(path), concurrency=concurrency, label_set=labels, on_progress=advance)
+                outcome = run_cases(spec, cases, pipeline, out_dir, dataset=str(source), concurrency=concurrency, label_set=labels, on_progress=advance)
                 if backend is not None:
                     outcome.cache_hits, outcome.cache_misses = backend.hits - hits0, backend.misses - misses0
                 outcomes.append(outcome)
     finally:
         if pool is not None:
             pool.close()
-    summary = summarise_runs(dataset, path, cases, outcomes, labels, n_boot=n_boot, seed=seed)
+    summary = summarise_runs(dataset, source, path, cases, outcomes, labels, n_boot=n_boot, seed=seed)
     write_summary(summary, out_dir)
     plot_metrics_by_modality(summary, out_dir / "metrics_by_modality.png")
     latencies = {
@@ -178,7 +187,7 @@ def evaluate(
 
 
 def summarise_runs(
-    name: str, path: Path, cases: Sequence[Case], outcomes: Sequence[RunOutcome], labels: Sequence[str], *, n_boot: int, seed: int
+    name: str, source: Path, path: Path, cases: Sequence[Case], outcomes: Sequence[RunOutcome], labels: Sequence[str], *, n_boot: int, seed: int
 ) -> dict[str, Any]:
     results: dict[str, list[CaseResult]] = {}
     graphs: dict[str, Any] = {}
@@ -201,7 +210,8 @@ def summarise_runs(
     ]
     return {
         "dataset": name,
-        "dataset_path": str(path),
+        "dataset_path": str(source),
+        "truth": str(path),
         "n_cases": len(cases),
         "labels": list(labels),
         "graphs": graphs,

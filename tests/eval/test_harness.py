@@ -214,3 +214,17 @@ def test_plan_runs() -> None:
 def test_eval_cli_bad_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = run_app(app, ["eval", str(tmp_path / "nope.jsonl"), "--graph", "direct", "--out", str(tmp_path / "o")])
     assert code == 2 and "no such dataset file" in capsys.readouterr().err
+
+
+def test_folder_of_images_with_csv(dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = dataset.parent / "img"
+    (folder / "labels.csv").write_text("image,label,modality\n" + "".join(f"{r['id']}.png,{r['label']},{r['modality']}\n" for r in TRUTH))
+    out = tmp_path / "out"
+    backend = ScriptedBackend()
+    summary = evaluate(str(folder), [RunSpec(name="direct", graph="direct")], out, n_boot=0, progress=False,
+                       pipeline_factory=lambda sp, b: FakePipeline(sp, b), backend_factory=lambda ctx: backend)
+    overall = summary["graphs"]["direct"]["overall"]
+    assert overall["accuracy"] == pytest.approx(4 / 6) and overall["miou"] is None  # no boxes in a CSV
+    code = run_app(app, ["score", "--pred", str(out / "direct" / "predictions.jsonl"), "--truth", str(out / "truth.jsonl"),
+                         "--json", "--lenient-labels", "--bootstrap", "0"])
+    assert code == 0 and json.loads(capsys.readouterr().out)["overall"]["accuracy"] == pytest.approx(4 / 6)
