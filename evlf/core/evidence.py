@@ -230,7 +230,7 @@ def _fundus_score(rgb: np.ndarray, gray: np.ndarray) -> float:
     union = np.logical_or(disc, field).sum()
     disc_iou = np.logical_and(disc, field).sum() / union if union else 0.0
     r, g, b = (float(rgb[..., i][field].mean()) for i in range(3))
-    reddish = r > 1.3 * g and r > 1.3 * b
+    reddish = r > 1.5 * g and r > 1.5 * b  # fundus R/G is about 2-3; brown fur or wood is about 1.3
     if disc_iou < 0.8 or not reddish:
         return 0.0
     return float(min(1.0, 0.5 + (disc_iou - 0.8) * 2.5))
@@ -242,8 +242,12 @@ _UNMIX = np.linalg.inv(_STAINS / np.linalg.norm(_STAINS, axis=1, keepdims=True))
 
 
 def _stain_score(rgb: np.ndarray, dark_fraction: float) -> float:
-    """Brightfield stained tissue: many small hematoxylin-dominant blobs (nuclei) and no black regions."""
-    if dark_fraction > 0.05:
+    """Brightfield stained tissue: bright overall, no black regions, many small hematoxylin-dominant blobs.
+
+    Blue sky is hematoxylin-coloured too, but it fills the frame and is darker
+    than a lit slide; brown fur has no hematoxylin at all.
+    """
+    if dark_fraction > 0.05 or float(rgb.mean()) < 0.45:
         return 0.0
     green = ((rgb[..., 1] > rgb[..., 0] + 0.03) & (rgb[..., 1] > rgb[..., 2] + 0.03)).mean()
     if green > 0.05:
@@ -253,7 +257,7 @@ def _stain_score(rgb: np.ndarray, dark_fraction: float) -> float:
     hema, eosin, dab = conc[..., 0], conc[..., 1], conc[..., 2]
     nuclei = (hema > 0.15) & (hema > eosin) & (hema > dab)
     fraction = float(nuclei.mean())
-    if fraction < 0.03:
+    if not 0.03 <= fraction <= 0.7:
         return 0.0
     from scipy import ndimage
 

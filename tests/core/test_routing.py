@@ -218,3 +218,25 @@ def test_regions_are_read_from_tags_and_descriptions() -> None:
 def test_an_empty_image_list_is_refused() -> None:
     with pytest.raises(RoutingRefused, match="no images"):
         route(Study.from_paths(["x.png"]), [])
+
+
+def test_crops_of_natural_photos_are_refused_and_ihc_crops_are_not() -> None:
+    """Image evidence alone must not send sky, fur, wood or faces to a specialist."""
+    rng = np.random.default_rng(7)
+
+    def crops(pixels: np.ndarray, n: int, least: int = 3) -> list[np.ndarray]:
+        out = []
+        h, w = pixels.shape[:2]
+        for _ in range(n):
+            ch, cw = int(rng.integers(h // least, h)), int(rng.integers(w // least, w))
+            y, x = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+            out.append(np.ascontiguousarray(pixels[y : y + ch, x : x + cw, :3]))
+        return out
+
+    photos = [c for f in (skdata.rocket, skdata.astronaut, skdata.coffee, skdata.chelsea) for c in crops(f(), 8)]
+    for pixels in photos:
+        with pytest.raises(RoutingRefused):
+            route(Study.from_paths(["photo.png"]), [make_image(pixels=pixels)])
+    # at least half the field, so the crop holds counterstain and not only DAB brown (which looks like fur)
+    for pixels in crops(skdata.immunohistochemistry(), 5, least=2):
+        assert route(Study.from_paths(["ihc.png"]), [make_image(pixels=pixels)]).chosen == ["pathology"]
