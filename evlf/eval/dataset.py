@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -31,6 +32,8 @@ def check_boxes(boxes: BoxList | None) -> BoxList | None:
     for i, box in enumerate(boxes):
         if len(box) != 4:
             raise ValueError(f"box {i} has {len(box)} numbers, expected [x0, y0, x1, y1]")
+        if not all(math.isfinite(v) for v in box):
+            raise ValueError(f"box {i} {box} has a coordinate that is not a finite number")
         x0, y0, x1, y1 = box
         if x1 < x0 or y1 < y0:
             raise ValueError(f"box {i} {box} has x1 < x0 or y1 < y0")
