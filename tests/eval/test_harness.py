@@ -228,3 +228,17 @@ def test_folder_of_images_with_csv(dataset: Path, tmp_path: Path, capsys: pytest
     code = run_app(app, ["score", "--pred", str(out / "direct" / "predictions.jsonl"), "--truth", str(out / "truth.jsonl"),
                          "--json", "--lenient-labels", "--bootstrap", "0"])
     assert code == 0 and json.loads(capsys.readouterr().out)["overall"]["accuracy"] == pytest.approx(4 / 6)
+
+
+def test_context_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from evlf.eval.harness import load_context_file
+
+    good = tmp_path / "few.json"
+    good.write_text(json.dumps({"n_exemplars": 0, "verify_rounds": 2}))
+    assert load_context_file(good) == {"n_exemplars": 0, "verify_rounds": 2}
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"n_exemplars": 0, "no_such_setting": 1}))
+    with pytest.raises(InputError, match="no_such_setting"):
+        load_context_file(bad)
+    code = run_app(app, ["eval", "lesions-test", "--graph", "full", "--context-file", str(bad), "--out", str(tmp_path / "o")])
+    assert code == 2 and "bad.json" in capsys.readouterr().err
