@@ -57,10 +57,10 @@ class Ophthalmology(Specialty):
             return 0.0
         if ev.has_modality("OP", "OPT"):
             return 0.95
+        if ev.has_region("eye") and ev.modalities <= {"XC"}:
+            return 0.8  # an eye photograph, or an image the user says shows the eye
         if ev.modalities:
             return 0.0  # the header or the user named another modality
-        if ev.has_region("eye"):
-            return 0.8
         fundus = min(i.fundus for i in ev.images)
         return 0.5 + 0.4 * fundus if fundus > 0 else 0.0
 

@@ -164,6 +164,7 @@ def test_dermatology_flags_labels_outside_its_set() -> None:
         ("dermatology", {"modality": "XC", "body_part": "SKIN"}, {}),
         ("ophthalmology", {"modality": "OP"}, {}),
         ("ophthalmology", {"sop_class_uid": "1.2.840.10008.5.1.4.1.1.77.1.5.4"}, {}),
+        ("ophthalmology", {"modality": "XC", "body_part": "EYE"}, {}),
         ("pathology", {"modality": "SM"}, {}),
         ("pathology", {}, {"modality": "H&E"}),
         ("hepatology", {"modality": "MR", "series_description": "Liver LAVA"}, {}),
