@@ -54,7 +54,12 @@ def score(
     bootstrap: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples for the 95% CIs (0: none)."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
 ) -> None:
-    """Score a predictions file against truth: accuracy, macro-F1, mIoU, Acc@0.5 overall and per modality/specialty."""
+    """Score a predictions file against truth: accuracy, macro-F1, mIoU, Acc@0.5 overall and per modality/specialty.
+
+    Boxes are matched one-to-one per case (Hungarian on IoU); unmatched true
+    boxes and surplus predicted boxes count IoU 0. A null label counts as a
+    wrong answer; a missing field, an unknown id or label is an error (exit 2).
+    """
     from evlf.eval.aggregate import summarise
     from evlf.eval.scoring import score_files
 
