@@ -93,6 +93,11 @@ def _think(case: Case) -> str:
     return f"{seen}."
 
 
+def _answer_tokens(case: Case) -> int:
+    """Token estimate of the case's answer; boxes are counted at a placeholder size (their digits, not their values, cost tokens)."""
+    return estimate_tokens(case_answer_text(case, BoxConvention.GRID_1000, (1000, 1000)))
+
+
 def _usable(case: Case) -> bool:
     return bool(case.labels or case.answer)
 
@@ -145,7 +150,7 @@ def select_exemplars(
         order = [remaining[i] for i in np.argsort(-scores, kind="stable")]
         pick = next((i for i in order if per_label[labels[i]] < cap), order[0])
         remaining.remove(pick)
-        cost = budget.tokens_per_image + estimate_tokens(case_answer_text(hits[pick][0])) + estimate_tokens(EXEMPLAR_PROMPT)
+        cost = budget.tokens_per_image + _answer_tokens(hits[pick][0]) + estimate_tokens(EXEMPLAR_PROMPT)
         if tokens + cost > budget.max_tokens:
             continue
         tokens += cost

