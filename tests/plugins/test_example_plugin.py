@@ -56,10 +56,10 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     )
 
 
-@pytest.fixture(scope="module")
-def example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+@pytest.fixture
+def example(tmp_path: Path) -> Iterator[tuple[Path, bool]]:
     was_installed = installed()
-    source = tmp_path_factory.mktemp("example") / "evlf-plugin-example"
+    source = tmp_path / "evlf-plugin-example"
     shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     if not was_installed:
         done = subprocess.run(
@@ -69,12 +69,20 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         )
         assert done.returncode == 0, done.stderr
     forget()
-    yield source
+    yield source, was_installed
     if not was_installed:
         uninstall()
 
 
-def test_discovered_through_its_entry_point(example: Path) -> None:
+def test_example_plugin_installed_from_its_folder(example: tuple[Path, bool], monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """One test on purpose: install -> discover -> route -> list -> block/allow -> its own tests -> remove,
+    so parallel workers never see the package half-installed."""
+    from evlf.cli import app
+    from evlf.cli.common import run_app
+
+    source, was_installed = example
+
+    # discovered through its entry point, as an external plugin with its distribution's version
     host = get_host()
     assert "dentistry" in host.registries.specialties
     assert host.registries.specialties.plugin_of("dentistry") == "dentistry"
@@ -82,63 +90,50 @@ def test_discovered_through_its_entry_point(example: Path) -> None:
     assert not info.builtin and info.version == "0.1.0"
     assert info.registers == {"specialties": ["dentistry"]}
 
-
-def test_routed_to_for_its_modality_and_not_otherwise(example: Path) -> None:
+    # routed to for its modality or a hint, and not for other studies
     assert route(Study.from_paths(["pano.dcm"]), [make_image(modality="PX")]).chosen == ["dentistry"]
     assert route(Study.from_paths(["x.png"], metadata={"modality": "OPG"}), [make_image()]).chosen == ["dentistry"]
     assert route(Study.from_paths(["ct.dcm"]), [make_image(modality="CT")]).chosen == ["radiology"]
 
-
-def test_listed_by_the_cli_in_a_fresh_process(example: Path) -> None:
+    # listed by the real CLI in a fresh process
     listed = cli("plugins", "list", "--json")
     assert listed.returncode == 0, listed.stderr
     plugins = {p["name"]: p for p in json.loads(listed.stdout)["plugins"]}
     assert plugins["dentistry"]["registers"] == {"specialties": ["dentistry"]}
     assert plugins["dentistry"]["builtin"] is False
 
-
-def test_blockable_by_entry_point_name(example: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    from evlf.cli import app
-    from evlf.cli.common import run_app
-
+    # blocked by its entry-point name
     monkeypatch.setenv("EVLF_BLOCK_PLUGINS", "dentistry")
     reset_host()
-    try:
-        assert run_app(app, ["specialties", "list", "--json"]) == 0
-        names = {s["name"] for s in json.loads(capsys.readouterr().out)}
-        assert "dentistry" not in names and "radiology" in names
-        assert "dentistry" in get_host().skipped
-    finally:
-        monkeypatch.delenv("EVLF_BLOCK_PLUGINS")
-        reset_host()
+    assert run_app(app, ["specialties", "list", "--json"]) == 0
+    names = {s["name"] for s in json.loads(capsys.readouterr().out)}
+    assert "dentistry" not in names and "radiology" in names
+    assert "dentistry" in get_host().skipped
+    monkeypatch.delenv("EVLF_BLOCK_PLUGINS")
 
-
-def test_allow_list_in_process(example: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # allow-listed alone
     monkeypatch.setenv("EVLF_LOAD_PLUGINS", "dentistry")
     reset_host()
-    try:
-        assert get_host().registries.specialties.names() == ["dentistry"]
-    finally:
-        monkeypatch.delenv("EVLF_LOAD_PLUGINS")
-        reset_host()
+    assert get_host().registries.specialties.names() == ["dentistry"]
+    monkeypatch.delenv("EVLF_LOAD_PLUGINS")
+    reset_host()
 
-
-def test_its_own_tests_pass_against_the_installed_package(example: Path) -> None:
+    # its own tests pass against the installed package
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(example / "tests")],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(source / "tests")],
         capture_output=True,
         text=True,
-        cwd=example,
+        cwd=source,
         timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "3 passed" in done.stdout
 
-
-def test_removable(example: Path) -> None:
-    if not installed():
-        pytest.skip("already removed")
-    subprocess.run([*PIP, "uninstall", "-y", DIST], check=True, capture_output=True, text=True)
+    # removable (unless it was installed before this test: then it is left alone)
+    if was_installed:
+        return
+    if installed():
+        subprocess.run([*PIP, "uninstall", "-y", DIST], check=True, capture_output=True, text=True)
     forget()
     assert "dentistry" not in get_host().registries.specialties
     with pytest.raises(ImportError):
