@@ -19,7 +19,8 @@ from evlf.core.backends.base import GenerationRequest, Turn
 from evlf.core.geometry import BoxConvention
 from evlf.core.plugins import get_host
 from evlf.core.prompts import DEFAULT_BOX_FORMAT
-from evlf.core.types import Exemplar
+from evlf.core.specialty import Specialty, SpecialtyOptions
+from evlf.core.types import Exemplar, LoadedImage, Study
 
 BOX_WORDING: dict[BoxConvention, str] = {
     BoxConvention.PIXELS: "[x0, y0, x1, y1] in pixels of the original image (top-left, bottom-right)",
@@ -44,6 +45,46 @@ def exemplar_turns(ctx: Context, exemplars: list[Exemplar], convention: BoxConve
     return shot.turns, shot.exemplars
 
 
+def compose_request(
+    study: Study,
+    images: list[LoadedImage],
+    specialty: Specialty,
+    options: SpecialtyOptions,
+    convention: BoxConvention,
+    *,
+    exemplar_turns: list[Turn] | None = None,
+    exemplars: list[Exemplar] | None = None,
+    critique: list[str] | None = None,
+    max_new_tokens: int = 384,
+    temperature: float = 0.0,
+    seed: int | None = None,
+    constrained: bool = True,
+    request_id: str | None = None,
+) -> tuple[GenerationRequest, str]:
+    """The exact request the graph sends for a study (training reuses it so a model learns what it will see).
+
+    Returns the request and the prompt version.
+    """
+    prompt = specialty.build_prompt(study, images, list(exemplars or []), study.task, options)
+    wording = BOX_WORDING[convention]
+    system = prompt.system.replace(DEFAULT_BOX_FORMAT, wording)
+    user = prompt.user
+    if DEFAULT_BOX_FORMAT not in prompt.system:
+        user += f"\n\nWrite every box as {wording}."
+    if critique:
+        user += "\n\nA check of your previous answer found problems; correct them:\n" + "\n".join(f"- {c}" for c in critique)
+    request = GenerationRequest(
+        system=system,
+        turns=[*(exemplar_turns or []), Turn(role="user", text=user, images=[im.rgb for im in images])],
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        seed=seed,
+        json_schema=answer_json_schema([lab.name for lab in specialty.labels] or None) if constrained else None,
+        request_id=request_id,
+    )
+    return request, prompt.version
+
+
 @timed("reason")
 async def reason(state: SpecialistState, runtime: Runtime[Context]) -> dict[str, Any]:
     ctx = runtime.context
@@ -57,22 +98,19 @@ async def reason(state: SpecialistState, runtime: Runtime[Context]) -> dict[str,
     backend = res.get_backend()
     identity = backend.identity
     turns, exemplars = exemplar_turns(ctx, list(draft.get("exemplars") or []), identity.box_convention)
-    prompt = specialty.build_prompt(study, images, exemplars, study.task, options)
-    wording = BOX_WORDING[identity.box_convention]
-    system = prompt.system.replace(DEFAULT_BOX_FORMAT, wording)
-    user = prompt.user
-    if DEFAULT_BOX_FORMAT not in prompt.system:
-        user += f"\n\nWrite every box as {wording}."
-    critique = list(draft.get("critique") or [])
-    if critique:
-        user += "\n\nA check of your previous answer found problems; correct them:\n" + "\n".join(f"- {c}" for c in critique)
-    request = GenerationRequest(
-        system=system,
-        turns=[*turns, Turn(role="user", text=user, images=[im.rgb for im in images])],
+    request, prompt_version = compose_request(
+        study,
+        images,
+        specialty,
+        options,
+        identity.box_convention,
+        exemplar_turns=turns,
+        exemplars=exemplars,
+        critique=list(draft.get("critique") or []),
         max_new_tokens=ctx.max_new_tokens,
         temperature=ctx.temperature,
         seed=ctx.seed,
-        json_schema=answer_json_schema([lab.name for lab in specialty.labels] or None) if ctx.constrained else None,
+        constrained=ctx.constrained,
         request_id=f"{study.id}:{name}:{draft.get('round', 0)}",
     )
     generation = (await res.batcher().submit([request]))[0]
@@ -88,7 +126,7 @@ async def reason(state: SpecialistState, runtime: Runtime[Context]) -> dict[str,
         "error": generation.error,
         "answer_json": answer.model_dump(mode="json") if answer is not None else None,
         "exemplars": exemplars,
-        "prompt_version": prompt.version,
+        "prompt_version": prompt_version,
         "model": generation.model.model_dump(mode="json"),
         "image_sizes": [list(s) for s in generation.image_sizes],
     }
