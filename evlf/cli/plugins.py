@@ -72,13 +72,16 @@ def list_specialties(as_json: bool = typer.Option(False, "--json", help="Print J
     if as_json:
         print_json(data)
         return
+    from evlf.core.evidence import MODALITY_NAMES
+
     table = Table("specialty", "plugin", "modalities", "labels", title="evlf specialties")
     for s in data:
         labels = ", ".join(
             lab["name"] + (f" [{lab['code']}]" if lab.get("code") else "") if isinstance(lab, dict) else str(lab)
             for lab in s["labels"]
         )
-        table.add_row(s["name"], s["plugin"], ", ".join(s["modalities"]), labels)
+        modalities = ", ".join(f"{m} ({MODALITY_NAMES[m]})" if m in MODALITY_NAMES else m for m in s["modalities"])
+        table.add_row(s["name"], s["plugin"], modalities, labels)
     console.print(table)
 
 

@@ -53,6 +53,24 @@ MODALITY_SYNONYMS: dict[str, tuple[str, ...]] = {
     "XC": ("xc", "clinical photo", "clinical photograph", "clinical photography", "skin photo", "photo", "photograph"),
 }
 
+#: What each canonical code means, for listings.
+MODALITY_NAMES: dict[str, str] = {
+    "CT": "computed tomography",
+    "MR": "magnetic resonance",
+    "CR": "computed radiography",
+    "DX": "digital radiography",
+    "US": "ultrasound",
+    "MG": "mammography",
+    "XA": "angiography/fluoroscopy",
+    "NM": "nuclear medicine",
+    "PT": "PET",
+    "OP": "fundus photography",
+    "OPT": "OCT",
+    "SM": "slide microscopy (H&E, IHC)",
+    "DMS": "dermoscopy",
+    "XC": "clinical photograph",
+}
+
 _SYNONYM_TO_CODE: dict[str, str] = {syn: code for code, syns in MODALITY_SYNONYMS.items() for syn in syns}
 
 #: DICOM SOP classes that settle the modality on their own.
