@@ -29,7 +29,7 @@ def hookspec_signatures() -> dict[str, str]:
 
 def test_every_hookspec_is_documented_under_its_exact_signature() -> None:
     specs = hookspec_signatures()
-    assert len(specs) == 8
+    assert len(specs) >= 8
     headings = re.findall(r"^### `(.+)`$", DOCS.read_text(), flags=re.M)
     missing = [sig for sig in specs.values() if sig not in headings]
     assert not missing, f"docs/plugins.md lacks a '### `signature`' heading for: {missing}"
