@@ -31,7 +31,7 @@ import numpy as np
 from evlf.core.errors import InputError
 
 #: Bump when the generator changes what it draws; it names the cache folder.
-VERSION = "v1"
+VERSION = "v2"
 
 #: Classification labels of the set; "normal" images carry no boxes.
 LESION_LABELS: tuple[str, ...] = ("nodule", "mass", "cyst", "normal")
@@ -65,6 +65,7 @@ BACKGROUNDS: dict[str, Background] = {
         "no known copyright restrictions",
     ),
 }
+MIN_VISIBLE = 0.06  # least mean intensity change over a lesion's mask (of the 0-1 range)
 _SPLIT_CODE = {"train": 1, "test": 2}
 
 
@@ -206,11 +207,12 @@ def _paint(rng: np.random.Generator, img: np.ndarray, kind: str, occupied: np.nd
         sign = 1.0 if local < 0.3 else -1.0 if local > 0.7 else (1.0 if rng.random() < 0.65 else -1.0)
         delta = sign * contrast * amp
         if img.ndim == 3:  # a tinted change, as stain or haemorrhage would be
-            tint = rng.uniform(0.6, 1.2, size=3).astype(np.float32)
-            img += delta[..., None] * tint
-        else:
-            img += delta
-        np.clip(img, 0.0, 1.0, out=img)
+            delta = delta[..., None] * rng.uniform(0.6, 1.2, size=3).astype(np.float32)
+        painted = np.clip(img + delta, 0.0, 1.0)
+        change = np.abs(painted - img)
+        if float((change.mean(axis=2) if img.ndim == 3 else change)[mask].mean()) < MIN_VISIBLE:
+            continue  # washed out by clipping or blur: try another spot
+        img[...] = painted
         return mask
     return None
 
@@ -331,6 +333,7 @@ def ensure_lesion_set(
     if not _complete(folder, seed, sizes):
         base.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=base))
+        tmp.chmod(0o755)
         try:
             for name, count in sizes.items():
                 _write_split(tmp, seed, name, count)  # type: ignore[arg-type]
