@@ -175,13 +175,11 @@ class GrammarLogitsProcessor:
                     allowed[[i for i in self.tok.eos_ids if i < self.tok.vocab_size]] = True
             rows.append((row, allowed))
         if rows:
-            mask = torch.zeros(scores.shape, dtype=torch.bool, device=scores.device)
+            keep = np.ones(tuple(scores.shape), dtype=bool)  # free rows stay untouched
             for row, allowed in rows:
-                mask[row, :vocab] = torch.from_numpy(allowed[:vocab]).to(scores.device)
-            keep = torch.ones(scores.shape[0], dtype=torch.bool, device=scores.device)
-            keep[[r for r, _ in rows]] = False
-            mask[keep] = True  # free rows stay untouched
-            scores = scores.masked_fill(~mask, float("-inf"))
+                keep[row] = False
+                keep[row, :vocab] = allowed[:vocab]
+            scores = scores.masked_fill(~torch.from_numpy(keep).to(scores.device), float("-inf"))
         self.mask_ns += time.perf_counter_ns() - start
         self.steps += 1
         return scores

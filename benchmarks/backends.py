@@ -1,0 +1,175 @@
+"""Backend benchmark: the tiny model on CPU through `TinyBackend`.
+
+- requests per second at batch 1, 8 and 32 (one small image each, free decoding);
+- the wrapper's overhead against calling `model.generate` directly on the same
+  processor inputs with the same settings (goal: under 5 %); the wrapper adds
+  the chat template, the processor, decoding and parsing;
+- the cost of constrained decoding: llguidance mask time per token, and the
+  end-to-end time per token with and without a JSON Schema;
+- with CUDA present (`--gpu`), a larger random-weight Qwen2-VL in bf16:
+  decode tokens per second at batch 1 against the memory-bandwidth bound
+  (every weight read once per token).
+
+Prints its figures; the last line is one JSON object with the headline numbers.
+Usage: python benchmarks/backends.py [--tokens 128] [--repeats 3] [--gpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def best_of(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokens", type=int, default=128, help="new tokens per request")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--gpu", action="store_true", help="also run the larger random model on CUDA")
+    args = parser.parse_args()
+
+    import numpy as np
+    import torch
+
+    from evlf.core.answer import answer_json_schema
+    from evlf.core.backends.base import GenerationRequest, Turn
+    from evlf.core.backends.tiny import TinyBackend
+    from evlf.core.constrained import GrammarLogitsProcessor
+
+    cache = tempfile.mkdtemp(prefix="evlf-bench-")
+    started = time.perf_counter()
+    backend = TinyBackend("qwen2_vl", cache_dir=cache, repair=False, max_batch_size=32)
+    print(f"tiny qwen2_vl built and loaded in {time.perf_counter() - started:.2f} s "
+          f"({sum(p.numel() for p in backend.model.parameters()):,} parameters, untrained)")
+    rng = np.random.default_rng(0)
+
+    def requests(n: int, schema=None) -> list[GenerationRequest]:
+        return [
+            GenerationRequest(
+                turns=[Turn(role="user", text="Describe the finding.", images=[rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)])],
+                max_new_tokens=args.tokens,
+                json_schema=schema,
+            )
+            for _ in range(n)
+        ]
+
+    # same settings the backend uses: greedy, all tokens generated, one thread for a tiny model
+    def raw_kwargs() -> dict:
+        return {"max_new_tokens": args.tokens, "do_sample": False, "pad_token_id": backend._pad_id, "eos_token_id": backend._eos_ids,
+                "temperature": None, "top_p": None, "top_k": None}
+
+    backend.generate(requests(2))  # warm-up
+    figures: dict[str, float] = {}
+    overhead = {}
+    for batch in (1, 8, 32):
+        reqs = requests(batch)
+        inputs, _ = backend.prepare(reqs)
+        threads = torch.get_num_threads()
+
+        def raw_generate() -> None:
+            torch.set_num_threads(backend.threads or threads)
+            try:
+                with torch.inference_mode():
+                    backend.model.generate(**inputs, **raw_kwargs())
+            finally:
+                torch.set_num_threads(threads)
+
+        # interleaved, best of each: the machine is shared, so noise hits both sides alike
+        wrapped_times, raw_times = [], []
+        for _ in range(args.repeats):
+            wrapped_times.append(best_of(lambda: backend.generate(reqs), 1))
+            raw_times.append(best_of(raw_generate, 1))
+        wrapped, raw = min(wrapped_times), min(raw_times)
+        figures[f"rps_batch{batch}"] = batch / wrapped
+        overhead[batch] = 100 * (wrapped - raw) / raw
+        print(f"batch {batch:>2}: {batch / wrapped:7.2f} requests/s  ({wrapped * 1000:7.1f} ms a batch, "
+              f"model.generate alone {raw * 1000:7.1f} ms, wrapper overhead {overhead[batch]:+.1f} %)")
+
+    # constrained decoding: mask cost per token, and per-token time with and without a schema
+    schema = answer_json_schema(["pneumonia", "normal", "effusion"])
+    budget = max(args.tokens, 200)
+    free = requests(1)
+    free[0] = free[0].model_copy(update={"max_new_tokens": budget})
+    cons = [free[0].model_copy(update={"json_schema": schema})]
+    t_free = best_of(lambda: backend.generate(free), args.repeats)
+    n_free = backend.generate(free)[0].tokens_out
+    t_cons = best_of(lambda: backend.generate(cons), args.repeats)
+    gen = backend.generate(cons)[0]
+    inputs, _ = backend.prepare(cons)
+    proc = GrammarLogitsProcessor(backend.grammar_tokenizer(), [schema], budget)
+    from transformers import LogitsProcessorList
+
+    torch.set_num_threads(1)
+    with torch.inference_mode():
+        backend.model.generate(**inputs, **{**raw_kwargs(), "max_new_tokens": budget}, logits_processor=LogitsProcessorList([proc]))
+    mask_ms = proc.mask_ns / 1e6 / max(proc.steps, 1)
+    per_tok_free = 1000 * t_free / max(n_free, 1)
+    per_tok_cons = 1000 * t_cons / max(gen.tokens_out, 1)
+    print(f"constrained decoding: mask {mask_ms:.3f} ms/token (llguidance + masking), "
+          f"{per_tok_cons:.3f} ms/token end to end vs {per_tok_free:.3f} ms/token free; "
+          f"answer valid: {gen.answer is not None} ({gen.tokens_out} tokens)")
+
+    headline = {
+        "overhead_pct": round(statistics.mean(overhead.values()), 2),
+        "overhead_pct_batch1": round(overhead[1], 2),
+        "rps_batch1": round(figures["rps_batch1"], 2),
+        "rps_batch8": round(figures["rps_batch8"], 2),
+        "rps_batch32": round(figures["rps_batch32"], 2),
+        "constrained_mask_ms_per_token": round(mask_ms, 4),
+        "constrained_ms_per_token": round(per_tok_cons, 3),
+        "free_ms_per_token": round(per_tok_free, 3),
+        "new_tokens": args.tokens,
+    }
+    if args.gpu and torch.cuda.is_available():
+        headline.update(gpu_bandwidth_check())
+    print(json.dumps(headline))
+
+
+def gpu_bandwidth_check() -> dict[str, float]:
+    """Decode tokens/s of a ~1.5B random Qwen2-VL in bf16 at batch 1 against weights-bytes / bandwidth."""
+    import torch
+    from transformers import AutoModelForImageTextToText, Qwen2VLConfig
+
+    text = {"vocab_size": 32000, "hidden_size": 2048, "intermediate_size": 8192, "num_hidden_layers": 24, "num_attention_heads": 16,
+            "num_key_value_heads": 4, "head_dim": 128, "rope_parameters": {"rope_type": "default", "mrope_section": [16, 24, 24], "rope_theta": 10000.0}}
+    vision = {"depth": 2, "embed_dim": 256, "hidden_size": 2048, "num_heads": 4}
+    config = Qwen2VLConfig(text_config=text, vision_config=vision)
+    model = AutoModelForImageTextToText.from_config(config, dtype=torch.bfloat16).cuda().eval()
+    weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    ids = torch.randint(0, 32000, (1, 32), device="cuda")
+    kwargs = {"max_new_tokens": 256, "min_new_tokens": 256, "do_sample": False}
+    with torch.inference_mode():
+        model.generate(input_ids=ids, max_new_tokens=8, do_sample=False)
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        model.generate(input_ids=ids, **kwargs)
+        torch.cuda.synchronize()
+    tps = 256 / (time.perf_counter() - start)
+    free, total = torch.cuda.mem_get_info()
+    props = torch.cuda.get_device_properties(0)
+    # peak DRAM bandwidth from the device's memory clock and bus width when exposed, else H200's 4.8 TB/s
+    bandwidth = 4.8e12
+    if getattr(props, "memory_clock_rate", 0) and getattr(props, "memory_bus_width", 0):
+        bandwidth = 2 * props.memory_clock_rate * 1e3 * props.memory_bus_width / 8
+    bound = bandwidth / weight_bytes
+    print(f"GPU {props.name}: {weight_bytes / 1e9:.2f} GB of bf16 weights, decode {tps:.1f} tokens/s at batch 1, "
+          f"bandwidth bound {bound:.0f} tokens/s ({100 * tps / bound:.1f} % of it)")
+    return {"gpu_tokens_per_s": round(tps, 1), "gpu_bound_tokens_per_s": round(bound, 1), "gpu_pct_of_bound": round(100 * tps / bound, 1)}
+
+
+if __name__ == "__main__":
+    main()
