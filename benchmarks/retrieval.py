@@ -101,6 +101,24 @@ def pct(times: list[float]) -> tuple[float, float]:
     return float(np.percentile(a, 50)), float(np.percentile(a, 99))
 
 
+def single_queries(index, q: np.ndarray) -> tuple[list[float], list[np.ndarray]]:
+    """One query at a time on one thread, as a request is served; OpenMP threads only add wake-up cost for one query."""
+    import faiss
+
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    times, found = [], []
+    try:
+        for i in range(len(q)):
+            t = time.perf_counter()
+            _, ids = index.search(q[i : i + 1], K)
+            times.append(time.perf_counter() - t)
+            found.append(ids[0])
+    finally:
+        faiss.omp_set_num_threads(threads)
+    return times, found
+
+
 def numpy_search(x: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
     s = q @ x.T if q.ndim == 2 else (x @ q)[None]
     return np.argpartition(-s, k, axis=1)[:, :k]
@@ -140,18 +158,22 @@ def bench_one(n: int, d: int, numpy_reps: int) -> dict[str, float | str | int]:
     build_s = time.perf_counter() - t
     mem_gib = rss_gib() - before
     index.search(q[:4], K)  # warm-up
-    single_f, found = [], []
-    for i in range(NQ):
-        t = time.perf_counter()
-        _, I = index.search(q[i : i + 1], K)
-        single_f.append(time.perf_counter() - t)
-        found.append(I[0])
+    single_f, found = single_queries(index, q)
+    sweep = {}
+    if nprobe:
+        for probe in (4, 8, 16, 32):
+            ix.set_nprobe(index, probe)
+            times, got = single_queries(index, q)
+            sweep[probe] = (pct(times)[0], recall(np.array(got), truth))
+        ix.set_nprobe(index, nprobe)
     batch_f = []
     for r in range(3):
         t = time.perf_counter()
         index.search(q[r * 64 : (r + 1) * 64], K)
         batch_f.append(time.perf_counter() - t)
     f_p50, f_p99 = pct(single_f)
+    for probe, (p50, rec_p) in sweep.items():
+        print(f"    nprobe={probe:<3} 1q p50 {p50:7.3f} ms  recall@10 {rec_p:.4f}", flush=True)
     f_b50, f_b99 = pct(batch_f)
     rec = recall(np.array(found), truth)
     np_rec = recall(numpy_search(x, q[:16], K), truth[:16])
@@ -165,6 +187,7 @@ def bench_one(n: int, d: int, numpy_reps: int) -> dict[str, float | str | int]:
         "recall10": round(rec, 4),
         "numpy_p50_ms": round(np_p50, 2), "numpy_p99_ms": round(np_p99, 2), "numpy_batch64_p50_ms": round(np_b50, 1),
         "numpy_batch64_p99_ms": round(np_b99, 1), "numpy_recall10": round(np_rec, 4), "numpy_single_reps": numpy_reps,
+        "nprobe_sweep": {str(p): {"p50_ms": round(v[0], 3), "recall10": round(v[1], 4)} for p, v in sweep.items()},
     }
     print(
         f"n={n:>8} d={d:>4} {factory:<14} nprobe={nprobe or '-':<3} build {build_s:6.1f}s mem {mem_gib:5.2f} GiB (data {row['data_gib']} GiB) | "

@@ -83,6 +83,32 @@ def train_and_add(index: Any, vectors: np.ndarray, ids: np.ndarray, seed: int = 
         index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.ascontiguousarray(ids, dtype=np.int64))
 
 
+def min_train_points(index: Any) -> int:
+    """Vectors needed before an untrained index can be trained (k-means needs at least as many points as centroids)."""
+    import faiss
+
+    if index.is_trained:
+        return 0
+    need = 1
+    try:
+        need = faiss.extract_index_ivf(index).nlist
+    except RuntimeError:
+        pass
+    if "PQ" in type(faiss.downcast_index(index)).__name__ or _has_pq(index):
+        need = max(need, 256)
+    return need
+
+
+def _has_pq(index: Any) -> bool:
+    import faiss
+
+    try:
+        ivf = faiss.extract_index_ivf(index)
+        return "PQ" in type(faiss.downcast_index(ivf)).__name__
+    except RuntimeError:
+        return False
+
+
 def set_nprobe(index: Any, nprobe: int | None) -> None:
     import faiss
 

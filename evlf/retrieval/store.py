@@ -328,6 +328,12 @@ class CaseStore:
                 cases = [_with_image_facts(c, im) for c, im in zip(cases, loaded, strict=True)]
                 vectors = self.embed(loaded)
             vectors = self._check_vectors(vectors, len(cases))
+            self._writable()
+            need = ix.min_train_points(self._index)
+            if not self._should_reshape(len(self) + len(cases)) and len(self) + len(cases) < need:
+                raise InputError(
+                    self.root, f"index {self.manifest.factory!r} needs {need} cases to train before the first add; add more at once or use a flat index"
+                )
             generation = self._generation() + 1
             with self._transaction() as cur:
                 new_ids = []
@@ -338,7 +344,6 @@ class CaseStore:
                     )
                     new_ids.append(int(cur.lastrowid or 0))
                 self._set_generation(cur, generation)
-            self._writable()
             if self._should_reshape(len(self)):
                 self._rebuild_in_memory()
             else:

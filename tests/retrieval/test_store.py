@@ -103,6 +103,16 @@ def test_delete_rebuilds_index_types_without_removal(tmp_path, embedder, make_ca
         assert all(c.case_id != "c2" for c, _ in s.search(load_image(s.get("c0").image_path), k=6))
 
 
+def test_untrainable_first_add_refused(tmp_path, embedder, make_cases):
+    with CaseStore.create(tmp_path / "ivf", embedder, factory="IVF8,Flat") as s:
+        before = snapshot(s.root)
+        with pytest.raises(InputError, match="needs 8 cases"):
+            s.add(make_cases(3))
+        assert snapshot(s.root) == before and len(s) == 0
+        s.add(make_cases(10, prefix="m"))
+        assert s.search(load_image(s.get("m4").image_path), k=1)[0][0].case_id == "m4"
+
+
 def test_bad_factory_string(tmp_path, embedder):
     with pytest.raises(ConfigError, match="factory"):
         CaseStore.create(tmp_path / "x", embedder, factory="NotAnIndex99")

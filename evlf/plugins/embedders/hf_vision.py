@@ -30,7 +30,7 @@ def _weights_digest(path: Path) -> str:
 
 
 class HFVisionEmbedder(Embedder):
-    """A local transformers vision model (AutoModel + AutoImageProcessor, local_files_only)."""
+    """A local transformers vision model (AutoModel + AutoImageProcessor, local_files_only); loads at construction to learn its output size."""
 
     name: ClassVar[str] = "hf-vision"
 
@@ -46,28 +46,23 @@ class HFVisionEmbedder(Embedder):
         self.dim = self._probe_dim()
 
     def _probe_dim(self) -> int:
-        from transformers import AutoConfig
+        """Run the model once on a blank image: configs name their output size in too many ways to trust."""
+        import torch
 
-        cfg = AutoConfig.from_pretrained(self.path, local_files_only=True)
-        for c in (getattr(cfg, "vision_config", None), cfg):
-            if c is None:
-                continue
-            for attr in ("projection_dim", "hidden_size"):
-                if getattr(cfg, "projection_dim", None) and hasattr(cfg, "vision_config"):
-                    return int(cfg.projection_dim)
-                if getattr(c, attr, None):
-                    return int(getattr(c, attr))
-            sizes = getattr(c, "hidden_sizes", None)
-            if sizes:
-                return int(sizes[-1])
-        raise ConfigError(f"{self.path}: cannot tell the embedding size from config.json")
+        model, processor = self._load()
+        inputs = processor(images=[np.zeros((32, 32, 3), dtype=np.uint8)], return_tensors="pt")
+        with torch.inference_mode():
+            return int(self._features(model, inputs["pixel_values"].to(self.device)).shape[-1])
 
     def _load(self) -> tuple[Any, Any]:
         if self._model is None:
             from transformers import AutoImageProcessor, AutoModel
 
-            self._processor = AutoImageProcessor.from_pretrained(self.path, local_files_only=True)
-            self._model = AutoModel.from_pretrained(self.path, local_files_only=True).eval().to(self.device)
+            try:
+                self._processor = AutoImageProcessor.from_pretrained(self.path, local_files_only=True)
+                self._model = AutoModel.from_pretrained(self.path, local_files_only=True).eval().to(self.device)
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"{self.path}: cannot load a vision model here ({str(exc).splitlines()[0][:160]})") from None
         return self._model, self._processor
 
     def _features(self, model: Any, pixel_values: Any) -> Any:
