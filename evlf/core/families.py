@@ -132,7 +132,7 @@ FAMILIES: dict[str, Family] = {
         ),
         Family(
             "internvl",
-            ("internvl", "internvl_chat"),
+            ("internvl",),
             BoxConvention.GRID_1000,
             "InternVLProcessor",
             "GotOcr2ImageProcessorPil",
@@ -214,6 +214,11 @@ FAMILIES: dict[str, Family] = {
 
 def family_of(model_type: str) -> Family:
     """The family of a config's `model_type`; ConfigError for one evlf does not drive."""
+    if model_type == "internvl_chat":
+        raise ConfigError(
+            "this is an original InternVL checkpoint (remote code, model_type internvl_chat); "
+            "use its transformers-format '-hf' release or convert it with transformers' convert_internvl_weights_to_hf.py"
+        )
     for family in FAMILIES.values():
         if model_type in family.model_types:
             return family

@@ -75,6 +75,11 @@ def test_unsupported_model_type_is_a_config_error(tmp_path):
         TransformersBackend(str(tmp_path))
 
 
+def test_remote_code_internvl_is_explained():
+    with pytest.raises(ConfigError, match="convert"):
+        family_of("internvl_chat")
+
+
 def test_missing_directory_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="not a model directory"):
         TransformersBackend(str(tmp_path / "nope"))

@@ -29,6 +29,15 @@ def test_unknown_options_are_named(cls, args):
         cls(**args, temprature=0.1, colour="red")
 
 
+def test_registering_backends_imports_no_model_library():
+    import subprocess
+    import sys
+
+    code = "import sys, evlf.plugins.backends; print(sorted(m for m in ('torch', 'transformers', 'llguidance', 'openai') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_unknown_family_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="unknown model family 'gpt'"):
         TinyBackend("gpt", cache_dir=str(tmp_path))
