@@ -147,6 +147,15 @@ class TransformersBackend(Backend):
     def identity(self) -> ModelIdentity:
         return self._identity
 
+    def close(self) -> None:
+        """Drop the process-wide copy of this model (other backends on the same directory reload it)."""
+        with _LOAD_LOCK:
+            _LOADED.pop((str(self.path.resolve()), self.device, self.dtype), None)
+        if self.device.startswith("cuda"):
+            import torch
+
+            torch.cuda.empty_cache()
+
     def grammar_tokenizer(self) -> GrammarTokenizer:
         if self._grammar_tok is None:
             vocab = int(self.model.get_output_embeddings().weight.shape[0])
