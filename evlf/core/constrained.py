@@ -26,7 +26,7 @@ from evlf.core.errors import ConfigError
 
 THINK_MAX_CHARS = 256
 FINISH_MARGIN = 160  # tokens left at which the decoder starts closing what is open
-MIN_CONSTRAINED_TOKENS = 96  # the shortest budget a full reply reliably fits in
+MIN_CONSTRAINED_TOKENS = 128  # a minimal reply (every key, empty lists) fits, one byte a token
 _CLOSERS = ('"', "]", "}", "<")
 _NUMBER_CHARS = "0123456789.eE+-"
 
@@ -92,6 +92,25 @@ class GrammarTokenizer:
         for token_id in self.eos_ids:
             if token_id < vocab_size:
                 self.closing[token_id] = True
+
+
+def min_budget(schema: dict[str, Any]) -> int:
+    """Fewest new tokens in which a closing-phase reply always fits: the minimal reply plus the longest forced enum value."""
+    longest = 0
+
+    def walk(node: Any) -> None:
+        nonlocal longest
+        if isinstance(node, dict):
+            for value in node.get("enum", []) if isinstance(node.get("enum"), list) else []:
+                longest = max(longest, len(json.dumps(value)))
+            for child in node.values():
+                walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk(schema)
+    return MIN_CONSTRAINED_TOKENS + longest
 
 
 def think_budget(max_new_tokens: int, think_chars: int = THINK_MAX_CHARS) -> int:

@@ -3,7 +3,8 @@
 AutoModelForImageTextToText + the family's processor and chat template; CUDA
 bf16 when present, CPU float32 otherwise; several requests go into one
 `generate` call (left padding). Requests carrying a JSON Schema are decoded
-under it (evlf.core.constrained). Models load only from local paths.
+under it (evlf.core.constrained), with at least `min_budget(schema)` new
+tokens so the reply is never cut off. Models load only from local paths.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 from evlf.core.answer import answer_json_schema
 from evlf.core.backends.base import Backend, Generation, GenerationRequest, ModelIdentity
 from evlf.core.backends.common import finish, merge_repair, reject_unknown, repair_request
-from evlf.core.constrained import GrammarLogitsProcessor, GrammarTokenizer
+from evlf.core.constrained import GrammarLogitsProcessor, GrammarTokenizer, min_budget
 from evlf.core.errors import ConfigError
 from evlf.core.families import Family, family_of, fed_sizes, load_processor
 
@@ -184,6 +185,13 @@ class TransformersBackend(Backend):
         return inputs.to(self.device), per_request
 
     def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
+        # a constrained reply cut off by the budget would not parse: give it the room it needs
+        requests = [
+            r.model_copy(update={"max_new_tokens": min_budget(r.json_schema)})
+            if r.json_schema and r.max_new_tokens < min_budget(r.json_schema)
+            else r
+            for r in requests
+        ]
         results: list[Generation | None] = [None] * len(requests)
         groups: dict[tuple[int, float, int | None], list[int]] = defaultdict(list)
         for i, r in enumerate(requests):

@@ -9,14 +9,14 @@ from hypothesis import strategies as st
 
 from evlf.core.answer import EvlfAnswer, answer_json_schema
 from evlf.core.backends.base import GenerationRequest, Turn
-from evlf.core.constrained import closed_schema, evlf_grammar, think_budget
+from evlf.core.constrained import MIN_CONSTRAINED_TOKENS, closed_schema, evlf_grammar, min_budget, think_budget
 from evlf.core.output import parse_output
 
 LABELS = st.lists(st.text(alphabet="abcdefghij -", min_size=1, max_size=12), min_size=1, max_size=4, unique=True)
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(seed=st.integers(0, 2**31 - 1), labels=st.one_of(st.none(), LABELS), budget=st.integers(100, 400), temperature=st.sampled_from([0.0, 0.7, 1.5]))
+@given(seed=st.integers(0, 2**31 - 1), labels=st.one_of(st.none(), LABELS), budget=st.integers(16, 400), temperature=st.sampled_from([0.0, 0.7, 1.5]))
 def test_constrained_answers_always_validate(tiny_backend, image, seed, labels, budget, temperature):
     schema = answer_json_schema(labels)
     request = GenerationRequest(
@@ -30,7 +30,7 @@ def test_constrained_answers_always_validate(tiny_backend, image, seed, labels, 
     for gen in tiny_backend.generate([request] * 3):
         assert gen.error is None, gen.text
         assert not gen.repaired
-        assert gen.tokens_out <= budget
+        assert gen.tokens_out <= max(budget, min_budget(schema))
         assert gen.text.startswith("<think>") and gen.text.endswith("</answer>")
         answer = parse_output(gen.text).answer
         assert isinstance(answer, EvlfAnswer)
@@ -54,3 +54,4 @@ def test_grammar_bounds_the_think_part():
     assert "{0,42}" in grammar
     assert json.loads(grammar.split("%json", 1)[1])["additionalProperties"] is False
     assert think_budget(150) == 0 and think_budget(1000) == 256
+    assert min_budget(answer_json_schema(["a", "a much longer label"])) == MIN_CONSTRAINED_TOKENS + len('"a much longer label"')
