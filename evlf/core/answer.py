@@ -86,10 +86,12 @@ def answer_json_schema(labels: list[str] | None = None, max_findings: int = 8) -
                         "label": label,
                         "confidence": prob,
                         "box": {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4},
+                        "image": {"type": "integer", "minimum": 0, "maximum": 15},
                     },
                     "required": ["label", "confidence", "box"],
                 },
             },
+            "answer": {"anyOf": [{"type": "string", "maxLength": 400}, {"type": "null"}]},
         },
         "required": ["diagnosis", "confidence", "findings"],
     }
