@@ -226,7 +226,8 @@ def main() -> None:
     args = ap.parse_args()
     sizes = [20_000, 60_000] if args.quick else [int(s) for s in args.sizes.split(",")]
     dims = [int(d) for d in args.dims.split(",")]
-    print(f"retrieval benchmark: {os.cpu_count()} CPU cores, queries={NQ}, k={K}; data: clustered mixture (see docstring)", flush=True)
+    load = os.getloadavg()
+    print(f"retrieval benchmark: {os.cpu_count()} CPU cores (load average {load[0]:.1f} at start), queries={NQ}, k={K}; data: clustered mixture (see docstring)", flush=True)
     rows = [bench_one(n, d, args.numpy_reps) for n in sizes for d in dims]
     rate = bench_embed(args.embed_images)
     big = max(sizes)
@@ -242,6 +243,7 @@ def main() -> None:
         "build_s_1m": head["build_s"] if big == 1_000_000 else None,
         "goal_met": bool(big == 1_000_000 and head["p50_ms"] < 5 and head["recall10"] >= 0.95),
         "embed_images_per_s": round(rate, 1),
+        "load_avg_start": round(load[0], 1), "load_avg_end": round(os.getloadavg()[0], 1), "cpu_cores": os.cpu_count(),
         "rows": rows,
     }
     print(json.dumps(headline))

@@ -377,6 +377,8 @@ class CaseStore:
 
     def delete(self, case_ids: Sequence[str]) -> int:
         """Delete cases by id; an unknown id is an error and nothing is deleted."""
+        if not case_ids:
+            return 0
         with self._lock:
             missing = [c for c in case_ids if c not in self]
             if missing:
