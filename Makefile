@@ -12,7 +12,6 @@ export TRANSFORMERS_OFFLINE := 1
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $@
@@ -22,11 +21,14 @@ venv: $(VENV)/.installed
 examples: venv
 	$(PY) examples/fetch_examples.py
 
+# The main job: a reasoned, grounded report on the bundled chest radiograph.
 demo: examples
+	mkdir -p out
 	$(VENV)/bin/evlf info examples/images/*
+	$(VENV)/bin/evlf diagnose examples/images/chest_cr.dcm --out out/report.json --html out/report.html --md out/report.md
 
 test: venv
 	$(PY) -m pytest -n 2 -q
 
 clean:
-	rm -rf $(VENV) examples/images
+	rm -rf $(VENV) examples/images out
