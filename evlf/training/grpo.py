@@ -22,7 +22,8 @@ def run_grpo(dataset: str | Path, base_dir: str | Path, out_dir: str | Path, set
         raise ConfigError(f"unknown rewards {sorted(unknown)} (known: {', '.join(REWARDS)})")
     names = [n for n in REWARDS if settings.reward_weights.get(n, 0) > 0]
     out_dir = Path(out_dir)
-    base = load_base(base_dir, settings)
+    resume = last_checkpoint(out_dir)
+    base = load_base(base_dir, settings, resume)
     examples = build_examples(dataset, base.codec_for)
     if settings.max_cases:
         examples = examples[: settings.max_cases]
@@ -44,5 +45,5 @@ def run_grpo(dataset: str | Path, base_dir: str | Path, out_dir: str | Path, set
         processing_class=base.processor,
         callbacks=[rich_progress_callback("grpo")],
     )
-    trainer.train(resume_from_checkpoint=last_checkpoint(out_dir))
+    trainer.train(resume_from_checkpoint=resume)
     return finish(trainer, base, out_dir, "grpo", settings, {"cases": len(examples), "rewards": names})

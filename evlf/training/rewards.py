@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from evlf.core.answer import EvlfAnswer
 
+_TAGS = ("<think>", "</think>", "<answer>", "</answer>")
 _SHAPE = re.compile(r"^\s*<think>(.*?)</think>\s*<answer>(.*?)</answer>\s*$", re.DOTALL)
 
 
@@ -48,16 +49,17 @@ def parse_answer(text: str) -> EvlfAnswer | None:
 
 
 def format_reward(completions: Sequence[Any], **_: Any) -> list[float]:
-    """1 when the reply is exactly <think>..</think><answer>{valid EvlfAnswer}</answer>; 0.5 for tags with a bad answer."""
+    """1 for exactly <think>..</think><answer>{valid EvlfAnswer}</answer>; else 0.5 x the share of the four tags present.
+
+    The partial credit gives a young model a gradient towards the shape before it ever writes it whole.
+    """
     scores = []
     for c in completions:
         text = completion_text(c)
         if parse_answer(text) is not None:
             scores.append(1.0)
-        elif _SHAPE.match(text):
-            scores.append(0.5)
         else:
-            scores.append(0.0)
+            scores.append(0.5 * sum(tag in text for tag in _TAGS) / len(_TAGS))
     return scores
 
 

@@ -16,7 +16,8 @@ def run_sft(dataset: str | Path, base_dir: str | Path, out_dir: str | Path, sett
 
     settings = settings or SftSettings()
     out_dir = Path(out_dir)
-    base = load_base(base_dir, settings)
+    resume = last_checkpoint(out_dir)
+    base = load_base(base_dir, settings, resume)
     examples = build_examples(dataset, base.codec_for)
     if settings.max_cases:
         examples = examples[: settings.max_cases]
@@ -33,5 +34,5 @@ def run_sft(dataset: str | Path, base_dir: str | Path, out_dir: str | Path, sett
         processing_class=base.processor,
         callbacks=[rich_progress_callback("sft")],
     )
-    trainer.train(resume_from_checkpoint=last_checkpoint(out_dir))
+    trainer.train(resume_from_checkpoint=resume)
     return finish(trainer, base, out_dir, "sft", settings, {"cases": len(examples), "examples": len(train)})

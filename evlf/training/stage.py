@@ -50,8 +50,13 @@ def codec_factory(convention: BoxConvention, processor: Any) -> CodecFactory:
     return make
 
 
-def load_base(model_dir: str | Path, settings: StageSettings) -> Base:
-    """The base model and processor from a local directory, LoRA-wrapped when the settings (or its size) ask."""
+def load_base(model_dir: str | Path, settings: StageSettings, resume: str | None = None) -> Base:
+    """The base model and processor from a local directory, LoRA-wrapped when the settings (or its size) ask.
+
+    With `resume` (a Trainer checkpoint) the weights come from the checkpoint:
+    the Trainer's own reload does not map this transformers' checkpoint keys
+    for every architecture and would silently keep the base weights.
+    """
     import torch
     from transformers import AutoModelForImageTextToText
 
@@ -69,7 +74,13 @@ def load_base(model_dir: str | Path, settings: StageSettings) -> Base:
     processor = load_processor(model_dir, family)
     n_params = sum(p.numel() for p in model.parameters())
     lora = settings.finetune == "lora" or (settings.finetune == "auto" and n_params > settings.lora_above_params)
-    if lora:
+    if lora and resume:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, resume, is_trainable=True)
+    elif resume:
+        model = AutoModelForImageTextToText.from_pretrained(resume, dtype=dtype, local_files_only=True)
+    elif lora:
         from peft import LoraConfig, get_peft_model
 
         cfg = LoraConfig(
@@ -135,6 +146,7 @@ def last_checkpoint(out_dir: Path) -> str | None:
 
 def rich_progress_callback(title: str) -> Any:
     """A TrainerCallback drawing a rich progress bar with the latest logged metrics."""
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
     from transformers import TrainerCallback
 
@@ -152,6 +164,7 @@ def rich_progress_callback(title: str) -> Any:
                 TimeRemainingColumn(),
                 TextColumn("{task.fields[metrics]}"),
                 transient=False,
+                console=Console(stderr=True),
                 disable=os.environ.get("EVLF_NO_PROGRESS") == "1",
             )
             self.progress.start()

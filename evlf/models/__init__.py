@@ -1,0 +1,1 @@
+"""Model weights shipped inside the package (the `demo` model)."""
