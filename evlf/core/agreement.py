@@ -15,9 +15,9 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, Field, model_validator
 
-from evlf.core.refine import Refinement
+from evlf.core.refine import Refinement, Refiner
 from evlf.core.specialty import SpecialtyOptions
-from evlf.core.types import Box, Finding, Mask
+from evlf.core.types import Box, Finding, LoadedImage, Mask
 
 BoxStatus = Literal["verified", "adjusted", "unverified"]
 _RANK: dict[str, int] = {"verified": 0, "adjusted": 1, "unverified": 2}
@@ -114,3 +114,27 @@ def apply_agreement(finding: Finding, refinements: list[Refinement], policy: Agr
             "note": "; ".join(notes) or None,
         }
     )
+
+
+def verify_findings(
+    findings: list[Finding], images: list[LoadedImage], refiner: Refiner, policy: AgreementPolicy
+) -> list[Finding]:
+    """Refine every box of every finding, one refiner call per image, and decide each finding.
+
+    Boxes are grouped by `image_index` so that a refiner that encodes an image
+    (SAM) does so once for all the findings on it.
+    """
+    by_image: dict[int, list[tuple[int, int]]] = {}
+    for fi, finding in enumerate(findings):
+        for bi, box in enumerate(finding.boxes):
+            if box.image_index >= len(images):
+                raise ValueError(f"finding {fi} box {bi} points at image {box.image_index}, but the study has {len(images)}")
+            by_image.setdefault(box.image_index, []).append((fi, bi))
+    results: dict[tuple[int, int], Refinement] = {}
+    for index, slots in by_image.items():
+        boxes = [findings[fi].boxes[bi] for fi, bi in slots]
+        for slot, ref in zip(slots, refiner.refine(images[index], boxes)):
+            results[slot] = ref
+    return [
+        apply_agreement(f, [results[(fi, bi)] for bi in range(len(f.boxes))], policy) for fi, f in enumerate(findings)
+    ]

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from evlf.core.agreement import AgreementPolicy, apply_agreement, decide
+from evlf.core.agreement import AgreementPolicy, apply_agreement, decide, verify_findings
 from evlf.core.geometry import iou
-from evlf.core.refine import Refinement
+from evlf.core.refine import Refinement, Refiner
 from evlf.core.specialty import SpecialtyOptions
-from evlf.core.types import Box, Finding, Mask
+from evlf.core.types import Box, Finding, LoadedImage, Mask
 
 H, W = 60, 80
 
@@ -77,3 +79,36 @@ def test_all_verified_finding_unions_masks_and_boxless_finding_stays_ungrounded(
     assert apply_agreement(Finding(label="normal"), [], POLICY).status == "ungrounded"
     with pytest.raises(ValueError, match="1 boxes but 0 refinements"):
         apply_agreement(Finding(label="x", boxes=[a]), [], POLICY)
+
+
+class _CountingRefiner(Refiner):
+    """Refines each box to itself shifted by 2 px; records the calls."""
+
+    name = "counting"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, int]] = []
+
+    def refine(self, image: LoadedImage, boxes: list[Box]) -> list[Refinement]:
+        self.calls.append((image.height, len(boxes)))
+        return [_refinement(b, int(b.x0) + 2, int(b.y0), int(b.x1) + 2, int(b.y1)) for b in boxes]
+
+
+def test_verify_findings_makes_one_refiner_call_per_image() -> None:
+    images = [
+        LoadedImage(path=Path(f"{i}.png"), format="png", width=W, height=H - i, sha256=str(i),
+                    pixels=np.zeros((H - i, W)), rgb=np.zeros((H - i, W, 3), np.uint8))
+        for i in range(2)
+    ]
+    findings = [
+        Finding(label="nodule", boxes=[MODEL, Box(x0=40, y0=5, x1=60, y1=20, image_index=1)]),
+        Finding(label="mass", boxes=[Box(x0=50, y0=30, x1=70, y1=50)]),
+        Finding(label="normal"),
+    ]
+    refiner = _CountingRefiner()
+    out = verify_findings(findings, images, refiner, POLICY)
+    assert sorted(refiner.calls) == [(H - 1, 1), (H, 2)]
+    assert [f.status for f in out] == ["verified", "verified", "ungrounded"]
+    assert out[0].agreement == pytest.approx(18 / 22)
+    with pytest.raises(ValueError, match="points at image 3, but the study has 2"):
+        verify_findings([Finding(label="x", boxes=[Box(x0=0, y0=0, x1=1, y1=1, image_index=3)])], images, refiner, POLICY)
