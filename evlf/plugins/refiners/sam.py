@@ -113,8 +113,11 @@ class SamRefiner(Refiner):
         self.model = model.eval().to(self.device)
         self.style: Style = style
         self.cache_size = cache_size
-        self._cache: OrderedDict[str, _Embedding] = OrderedDict()
+        self._cache: OrderedDict[str, _Embedding] = OrderedDict()  # LRU, most recent last
         self.encodings = 0  # how many images were run through the encoder (for tests and benchmarks)
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
 
     def _autocast(self) -> Any:
         import contextlib
@@ -130,7 +133,7 @@ class SamRefiner(Refiner):
         import torch.nn.functional as F
 
         size = self.model.image_encoder.img_size
-        x = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device).permute(2, 0, 1)[None].float()
+        x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).to(self.device).permute(2, 0, 1)[None].float()
         h, w = rgb.shape[:2]
         if self.style == "medsam":
             x = F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 255)
@@ -145,7 +148,7 @@ class SamRefiner(Refiner):
         """The image's embedding, from the cache when this image (by sha256) was seen recently."""
         import torch
 
-        key = f"{self.style}:{image.sha256}"
+        key = f"{self.style}:{image.sha256}:{image.frame_index}:{image.width}x{image.height}"  # frames share a file hash
         hit = self._cache.get(key)
         if hit is not None:
             self._cache.move_to_end(key)

@@ -21,6 +21,10 @@ def test_segment_anything_imports_and_leaves_no_fake_torchvision_behind() -> Non
     assert hasattr(sa, "SamPredictor") and "vit_b" in sa.sam_model_registry
     tv = sys.modules.get("torchvision")
     assert tv is None or getattr(tv, "__file__", None)  # only a real torchvision may stay
+    if tv is None:  # none here: segment_anything runs on the stand-ins
+        from segment_anything.utils import transforms
+
+        assert transforms.resize is resize
 
 
 def test_shim_functions_behave_like_torchvision() -> None:
@@ -118,3 +122,38 @@ def test_bad_boxes_are_refused(kit, tiny_sam) -> None:
     with pytest.raises(InputError, match="lies outside the 130x45 image"):
         refiner.refine(image, [Box(x0=100, y0=5, x1=140, y1=20)])
     assert refiner.encodings == 0  # refused before any encoding
+
+
+def test_frames_of_one_file_are_encoded_separately(kit, tiny_sam) -> None:
+    refiner = SamRefiner.from_model(tiny_sam, device="cpu")
+    first, _ = _image(kit, 40, 60)
+    second = first.model_copy(update={"frame_index": 1, "rgb": first.rgb[::-1].copy()})
+    box = [Box(x0=5, y0=5, x1=30, y1=30)]
+    refiner.refine(first, box)
+    refiner.refine(second, box)
+    assert refiner.encodings == 2
+
+
+def test_a_working_torchvision_is_used_instead_of_the_stand_ins(tmp_path) -> None:
+    """In a fresh process with an importable torchvision (here a fake package on sys.path), segment_anything binds to it."""
+    import subprocess
+
+    pkg = tmp_path / "torchvision"
+    (pkg / "transforms").mkdir(parents=True)
+    (pkg / "ops").mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "transforms" / "__init__.py").write_text("")
+    (pkg / "transforms" / "functional.py").write_text("def resize(img, size): return 'real'\ndef to_pil_image(x): return x\n")
+    (pkg / "ops" / "__init__.py").write_text("")
+    (pkg / "ops" / "boxes.py").write_text("def batched_nms(*a): return 'real'\ndef box_area(b): return 'real'\n")
+    code = (
+        "from evlf.plugins.refiners.tv_shim import import_segment_anything\n"
+        "import_segment_anything()\n"
+        "from segment_anything.utils import transforms\n"
+        "from segment_anything import automatic_mask_generator as amg\n"
+        "print(transforms.resize.__module__, amg.batched_nms.__module__)\n"
+    )
+    env = {**__import__("os").environ, "PYTHONPATH": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["torchvision.transforms.functional", "torchvision.ops.boxes"]
