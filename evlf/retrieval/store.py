@@ -403,6 +403,15 @@ class CaseStore:
             self._rebuild_in_memory()
             self._persist(self._generation())
 
+    def set_nprobe(self, nprobe: int) -> None:
+        """Lists an inverted-file index probes per query (recall against speed; see benchmarks/retrieval.py); kept in the manifest."""
+        if nprobe < 1:
+            raise ConfigError(f"nprobe must be at least 1, got {nprobe}")
+        with self._lock:
+            self.manifest = self.manifest.model_copy(update={"nprobe": nprobe})
+            ix.set_nprobe(self._index, nprobe)
+            write_manifest(self.root / MANIFEST_FILE, self.manifest)
+
     # ---- internals -----------------------------------------------------------
 
     def _transaction(self) -> AbstractContextManager[sqlite3.Cursor]:
@@ -455,7 +464,8 @@ class CaseStore:
             factory = ix.auto_factory(0)
             index = ix.new_index(factory, self.manifest.dim)
         ix.train_and_add(index, mat, ids)
-        self.manifest = self.manifest.model_copy(update={"factory": factory, "nprobe": ix.auto_nprobe(factory) if self.manifest.factory_auto or self.manifest.nprobe is None else self.manifest.nprobe})
+        keep = not self.manifest.factory_auto and self.manifest.nprobe is not None and factory == self.manifest.factory
+        self.manifest = self.manifest.model_copy(update={"factory": factory, "nprobe": self.manifest.nprobe if keep else ix.auto_nprobe(factory)})
         ix.set_nprobe(index, self.manifest.nprobe)
         self._index = index
         self._mmapped = False

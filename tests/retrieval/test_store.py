@@ -71,9 +71,10 @@ def test_filter_on_large_ivf_index(tmp_path, embedder, monkeypatch):
         assert len(hits) == 5 and all(c.modality == "MR" for c, _ in hits)
         hits = s.search_vectors(vecs[7], k=5, modality="CT")[0]
         assert hits[0][0].case_id == "v7" and hits[0][1] == pytest.approx(1.0, abs=1e-4)
+        s.set_nprobe(3)
         root = s.root
     with CaseStore.open(root, embedder) as s:
-        assert s.manifest.factory.startswith("IVF") and len(s) == n
+        assert s.manifest.factory.startswith("IVF") and len(s) == n and s.info()["nprobe"] == 3
         assert s.search_vectors(vecs[8], k=1)[0][0][0].case_id == "v8"
 
 
