@@ -45,6 +45,7 @@ class StageSettings(BaseModel):
     flips: bool = False  # add mirrored copies of every case (boxes mirrored too)
     max_cases: int | None = Field(None, gt=0)
     threads: int | None = Field(None, gt=0)  # torch CPU threads
+    prompts: Literal["evlf", "pipeline"] = "evlf"  # pipeline: the graph's specialty prompts, as evlf diagnose sends them
 
 
 class SftSettings(StageSettings):

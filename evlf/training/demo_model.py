@@ -29,7 +29,7 @@ def recipe(seed: int, sft_steps: int, grpo_steps: int) -> tuple[TinyVlmConfig, S
     arch = TinyVlmConfig(vision_hidden=96, vision_layers=3, vision_heads=4, text_hidden=160, text_layers=3,
                          text_heads=4, text_intermediate=384)
     sft = SftSettings(seed=seed, learning_rate=1e-3, batch_size=8, max_steps=sft_steps, warmup_ratio=0.03,
-                      weight_decay=0.01, logging_steps=10, save_steps=50, threads=1)
+                      weight_decay=0.01, logging_steps=10, save_steps=100, threads=1)
     grpo = GrpoSettings(seed=seed, learning_rate=2e-5, batch_size=8, num_generations=4, max_steps=grpo_steps,
                         max_completion_length=80, temperature=1.0, logging_steps=5, save_steps=50, threads=1)
     return arch, sft, grpo
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work", type=Path, default=Path("build/demo-model"))
     parser.add_argument("--out", type=Path, default=DEMO_DIR)
     parser.add_argument("--n-train", type=int, default=2000)
-    parser.add_argument("--sft-steps", type=int, default=260)
+    parser.add_argument("--sft-steps", type=int, default=900)
     parser.add_argument("--grpo-steps", type=int, default=16)
     parser.add_argument("--n-test", type=int, default=200)
     args = parser.parse_args(argv)

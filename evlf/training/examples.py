@@ -99,13 +99,38 @@ def unit_codec(size: tuple[int, int]) -> BoxCodec:
     return BoxCodec(BoxConvention.UNIT, size)
 
 
+def pipeline_prompt(case: Any, convention: BoxConvention) -> tuple[str, str]:
+    """(system, user) exactly as the graph's reason node builds them for this case (its specialty's prompt).
+
+    Training on these teaches a model the prompts it will be given by `evlf diagnose` and `evlf eval`.
+    """
+    from evlf.agents.nodes.reason import compose_request
+    from evlf.core.imaging import load_image
+    from evlf.core.plugins import get_host
+    from evlf.eval.runner import case_to_study
+
+    if not case.specialty:
+        raise InputError(None, f"case {case.id!r} names no specialty; pipeline prompts need one")
+    specialty = get_host().registries.specialties.get(case.specialty)
+    options = specialty.Options()
+    study = case_to_study(case)
+    images = specialty.preprocess([load_image(p) for p in case.images], options)
+    request, _ = compose_request(study, images, specialty, options, convention, constrained=False)
+    return request.system, request.turns[-1].text
+
+
 def build_examples(
     dataset: str | Path,
     codec_for: CodecFactory = unit_codec,
     question: str | None = None,
     system: str = SYSTEM_PROMPT,
+    prompts: str = "evlf",
 ) -> list[ChatExample]:
-    """Chat examples for every case of a dataset JSONL (cases without a label or boxes are refused)."""
+    """Chat examples for every case of a dataset JSONL (cases without a label are refused).
+
+    `prompts="evlf"` uses one short system prompt and the case's question;
+    `prompts="pipeline"` uses the graph's own specialty prompts (longer, but what the model will see).
+    """
     from PIL import Image
 
     from evlf.eval.dataset import load_jsonl
@@ -126,10 +151,13 @@ def build_examples(
         codec = codec_for(sizes[0])
         boxes = [Box(x0=b[0], y0=b[1], x1=b[2], y1=b[3]) for b in (case.boxes or [])]
         user = question or case.question or DEFAULT_QUESTION
+        case_system = system
+        if prompts == "pipeline":
+            case_system, user = pipeline_prompt(case, codec.convention)
         out.append(
             ChatExample(
                 id=case.id,
-                system=system,
+                system=case_system,
                 user=user,
                 image_paths=paths,
                 completion=target_text(case.label, boxes, codec, case.modality),
@@ -213,5 +241,5 @@ def to_dataset(examples: Sequence[ChatExample], flips: bool = False, codec_for: 
 def answer_corpus(examples: Sequence[ChatExample]) -> list[str]:
     """Texts a tokenizer should encode compactly: prompts and targets."""
     texts = [ex.completion for ex in examples]
-    texts += sorted({ex.system for ex in examples} | {ex.user for ex in examples})
+    texts += [ex.system for ex in examples] + [ex.user for ex in examples]  # with their frequencies: BPE merges what recurs
     return texts

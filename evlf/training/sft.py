@@ -18,7 +18,7 @@ def run_sft(dataset: str | Path, base_dir: str | Path, out_dir: str | Path, sett
     out_dir = Path(out_dir)
     resume = last_checkpoint(out_dir)
     base = load_base(base_dir, settings, resume)
-    examples = build_examples(dataset, base.codec_for)
+    examples = build_examples(dataset, base.codec_for, prompts=settings.prompts)
     if settings.max_cases:
         examples = examples[: settings.max_cases]
     train = to_dataset(examples, flips=settings.flips, codec_for=base.codec_for)

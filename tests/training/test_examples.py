@@ -81,3 +81,13 @@ def test_settings_file_errors_name_the_file(tmp_path):
     broken.write_text("{")
     with pytest.raises(InputError, match="not JSON"):
         load_settings(SftSettings, broken)
+
+
+def test_pipeline_prompts_are_the_graphs_own(lesions):
+    from evlf.agents.nodes.reason import BOX_WORDING
+    from evlf.core.geometry import BoxConvention
+
+    [ex, *_] = build_examples(lesions, prompts="pipeline")
+    assert BOX_WORDING[BoxConvention.UNIT] in ex.system + ex.user  # the family's box wording, as the reason node writes it
+    assert "Question: Is there a nodule" in ex.user
+    assert parse_answer(ex.completion) is not None
