@@ -1,9 +1,10 @@
 """Micro-batching: concurrent graph runs share one `generate` call.
 
-Each reason node awaits `submit(request)`; requests arriving within a short
-window (or until the batch is full) go to the backend together, so
-`Pipeline.run_many` gets the backend's batched throughput instead of running
-studies one after another.
+Each reason node awaits `submit(request)`. The batcher knows how many studies
+are in flight (`enter`/`leave`, called by `Pipeline.run_many`) and sends the
+queue as soon as every one of them is waiting for the model, or when the
+window runs out (a study busy elsewhere, e.g. refining), or when the batch is
+full. A lone study (nothing in flight) is sent at once, with no added delay.
 """
 
 from __future__ import annotations
@@ -24,36 +25,55 @@ class _Pending:
 class MicroBatcher:
     backend: Backend
     max_batch: int = 32
-    window_s: float = 0.005
+    window_s: float = 0.05
+    active: int = 0  # studies in flight (run_many); 0 outside run_many
     _queue: list[_Pending] = field(default_factory=list)
-    _flusher: asyncio.Task[None] | None = None
-    batches: list[int] = field(default_factory=list)  # sizes of the batches sent, for benchmarks
+    _timer: asyncio.TimerHandle | None = None
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    batches: list[int] = field(default_factory=list)  # sizes of the batches sent, for benchmarks and tests
+
+    def enter(self) -> None:
+        self.active += 1
+
+    def leave(self) -> None:
+        self.active = max(0, self.active - 1)
+        self._maybe_flush()
 
     async def submit(self, requests: list[GenerationRequest]) -> list[Generation]:
         loop = asyncio.get_running_loop()
         pending = [_Pending(r, loop.create_future()) for r in requests]
         self._queue.extend(pending)
-        if len(self._queue) >= self.max_batch:
-            await self._flush()
-        elif self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush_later())
+        self._maybe_flush()
+        if self._queue and self._timer is None:
+            self._timer = loop.call_later(self.window_s, self._flush_now)
         return list(await asyncio.gather(*(p.future for p in pending)))
 
-    async def _flush_later(self) -> None:
-        await asyncio.sleep(self.window_s)
-        await self._flush()
+    def _ready(self) -> bool:
+        return len(self._queue) >= max(1, min(self.max_batch, self.active))
 
-    async def _flush(self) -> None:
+    def _maybe_flush(self) -> None:
+        if self._queue and self._ready():
+            self._flush_now()
+
+    def _flush_now(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         while self._queue:
             batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
-            self.batches.append(len(batch))
-            try:
-                results = await asyncio.to_thread(self.backend.generate, [p.request for p in batch])
-            except BaseException as exc:  # hand the failure to every waiter, never hang them
-                for p in batch:
-                    if not p.future.done():
-                        p.future.set_exception(exc)
-                continue
-            for p, result in zip(batch, results):
+            task = asyncio.get_running_loop().create_task(self._send(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, batch: list[_Pending]) -> None:
+        self.batches.append(len(batch))
+        try:
+            results = await asyncio.to_thread(self.backend.generate, [p.request for p in batch])
+        except BaseException as exc:  # hand the failure to every waiter, never hang them
+            for p in batch:
                 if not p.future.done():
-                    p.future.set_result(result)
+                    p.future.set_exception(exc)
+            return
+        for p, result in zip(batch, results):
+            if not p.future.done():
+                p.future.set_result(result)

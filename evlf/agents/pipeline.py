@@ -74,6 +74,7 @@ class Pipeline:
         backend: Backend | None = None,
         refiner: Refiner | None = None,
         checkpoint: str | Path | None = None,
+        batch_window_s: float = 0.05,
         **overrides: Any,
     ) -> None:
         if isinstance(context, dict):
@@ -86,6 +87,7 @@ class Pipeline:
         self.spec = get_host().registries.graphs.get(graph)
         self.checkpoint = Path(checkpoint) if checkpoint else None
         self._backend = backend
+        self.batch_window_s = batch_window_s
         self._refiner = refiner
         self._compiled: Any = None if self.checkpoint else self.spec.build()
         if self.context.review and not self.checkpoint:
@@ -94,7 +96,9 @@ class Pipeline:
     # -- resources ---------------------------------------------------------------------------
 
     def resources(self) -> resources.Resources:
-        return resources.Resources(context=self.context, backend=self._backend, refiner=self._refiner)
+        return resources.Resources(
+            context=self.context, backend=self._backend, refiner=self._refiner, batch_window_s=self.batch_window_s
+        )
 
     @asynccontextmanager
     async def _graph(self) -> AsyncIterator[Any]:
@@ -217,9 +221,15 @@ class Pipeline:
         shared.get_backend()  # load the model once, before the studies race for it
         limit = asyncio.Semaphore(max(1, concurrency))
 
+        batcher = shared.batcher()
+
         async def one(study: Study) -> Report:
             async with limit:
-                return await self.arun(study, res=shared, on_update=on_update)
+                batcher.enter()
+                try:
+                    return await self.arun(study, res=shared, on_update=on_update)
+                finally:
+                    batcher.leave()
 
         results = await asyncio.gather(*(one(s) for s in studies), return_exceptions=True)
         if not return_exceptions:

@@ -98,6 +98,7 @@ class Resources:
     backend: Backend | None = None
     refiner: Refiner | None = None
     images: ImageCache = field(default_factory=ImageCache)
+    batch_window_s: float = 0.05
     _store: Any = None
     _store_opened: bool = False
     _batcher: MicroBatcher | None = None
@@ -126,7 +127,7 @@ class Resources:
         backend = self.get_backend()
         with self._lock:
             if self._batcher is None:
-                self._batcher = MicroBatcher(backend)
+                self._batcher = MicroBatcher(backend, window_s=self.batch_window_s)
             return self._batcher
 
     def load_images(self, refs: list[ImageRef]) -> list[LoadedImage]:

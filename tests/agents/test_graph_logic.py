@@ -103,7 +103,8 @@ def test_review_pauses_then_approve_or_edit(images, tmp_path, scripted):
 def test_run_many_batches_model_calls_across_studies(images, scripted):
     backend = scripted()
     studies = [Study.from_paths([images["chest"]], id=f"s{i}") for i in range(6)]
-    reports = Pipeline("direct", backend=backend).run_many(studies, concurrency=6)
+    # a long window: the batch is sent when all six studies wait for the model, not when a timer fires
+    reports = Pipeline("direct", backend=backend, batch_window_s=30.0).run_many(studies, concurrency=6)
     assert [r.study_id for r in reports] == [s.id for s in studies]
     assert backend.calls == 6
-    assert max(len(b) for b in backend.batches) > 1  # calls of concurrent studies met in one batch
+    assert [len(b) for b in backend.batches] == [6]  # the six studies' calls met in one batch
