@@ -7,6 +7,7 @@ checked before any pixel data is read.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,9 @@ from evlf.core.errors import InputError
 from evlf.core.imaging.guards import check_pixel_budget, sha256_file
 from evlf.core.imaging.render import auto_window, to_rgb, window
 from evlf.core.types import ImageMeta, LoadedImage
+
+# Malformed header values (wrong VR) are common in the wild and harmless to reading pixels.
+warnings.filterwarnings("ignore", message="Invalid value for VR", module="pydicom")
 
 
 def _str(ds: Any, keyword: str) -> str | None:
