@@ -168,7 +168,13 @@ class Pipeline:
         final: Report | None = None
         while True:
             async for namespace, update in graph.astream(
-                payload, config, context=self.context, stream_mode="updates", subgraphs=True
+                payload,
+                config,
+                context=self.context,
+                stream_mode="updates",
+                subgraphs=True,
+                # with a checkpoint, each step is on disk before the next starts: a kill loses no finished step
+                durability="sync" if self.checkpoint is not None else "exit",
             ):
                 if not isinstance(update, dict):
                     continue

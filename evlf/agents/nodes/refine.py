@@ -1,7 +1,7 @@
 """Refine: every box becomes a mask and a tight box; agreement decides verified, adjusted or unverified.
 
 All boxes of one image go to the refiner in one call (SAM encodes the image
-once). Thresholds come from the specialty's options unless the Context
+once; see evlf.core.agreement.verify_findings). Thresholds come from the specialty's options unless the Context
 overrides them.
 """
 
@@ -15,10 +15,9 @@ from evlf.agents import resources
 from evlf.agents.context import Context
 from evlf.agents.state import Draft, SpecialistState
 from evlf.agents.timing import timed
-from evlf.core.agreement import AgreementPolicy, apply_agreement
+from evlf.core.agreement import AgreementPolicy, verify_findings
 from evlf.core.errors import InputError
 from evlf.core.plugins import get_host
-from evlf.core.refine import Refinement
 from evlf.core.types import Finding
 
 
@@ -38,29 +37,8 @@ def refine(state: SpecialistState, runtime: Runtime[Context]) -> dict[str, Any]:
     if not any(f.boxes for f in findings):
         return {"draft": draft}
     res = resources.current(ctx)
-    refiner = res.get_refiner()
-    images = res.load_images(state["study"].images)
-    policy = policy_for(ctx, state["specialty"])
-    warnings: list[str] = []
-    # (finding index, box index) per image, so each image is refined in one call
-    slots: dict[int, list[tuple[int, int]]] = {}
-    for fi, finding in enumerate(findings):
-        for bi, box in enumerate(finding.boxes):
-            slots.setdefault(box.image_index, []).append((fi, bi))
-    results: dict[tuple[int, int], Refinement] = {}
-    for image_index, where in slots.items():
-        boxes = [findings[fi].boxes[bi] for fi, bi in where]
-        try:
-            refined = refiner.refine(images[image_index], boxes)
-        except InputError as exc:
-            warnings.append(f"refinement skipped on image {image_index}: {exc.problem}")
-            continue
-        results.update(zip(where, refined))
-    out: list[Finding] = []
-    for fi, finding in enumerate(findings):
-        keys = [(fi, bi) for bi in range(len(finding.boxes))]
-        if finding.boxes and all(k in results for k in keys):
-            out.append(apply_agreement(finding, [results[k] for k in keys], policy))
-        else:
-            out.append(finding)
-    return {"draft": {**draft, "findings": out}, "warnings": warnings}
+    try:
+        refined = verify_findings(findings, res.load_images(state["study"].images), res.get_refiner(), policy_for(ctx, state["specialty"]))
+    except InputError as exc:  # ground clips boxes, so this is a refiner refusing an image: keep the boxes, say so
+        return {"draft": draft, "warnings": [f"refinement skipped: {exc.problem}"]}
+    return {"draft": {**draft, "findings": refined}}
