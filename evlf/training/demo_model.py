@@ -25,10 +25,10 @@ SHIPPED = ("config.json", "generation_config.json", "model.safetensors", "proces
            "tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json")
 
 
-def recipe(seed: int, sft_steps: int, grpo_steps: int) -> tuple[TinyVlmConfig, SftSettings, GrpoSettings]:
+def recipe(seed: int, sft_steps: int, grpo_steps: int, sft_lr: float = 1e-3) -> tuple[TinyVlmConfig, SftSettings, GrpoSettings]:
     arch = TinyVlmConfig(vision_hidden=96, vision_layers=3, vision_heads=4, text_hidden=160, text_layers=3,
                          text_heads=4, text_intermediate=384)
-    sft = SftSettings(seed=seed, learning_rate=1e-3, batch_size=8, max_steps=sft_steps, warmup_ratio=0.03,
+    sft = SftSettings(seed=seed, learning_rate=sft_lr, batch_size=8, max_steps=sft_steps, warmup_ratio=0.03,
                       weight_decay=0.01, logging_steps=10, save_steps=100, threads=1)
     grpo = GrpoSettings(seed=seed, learning_rate=2e-5, batch_size=8, num_generations=4, max_steps=grpo_steps,
                         max_completion_length=80, temperature=1.0, logging_steps=5, save_steps=50, threads=1)
@@ -40,7 +40,8 @@ def score(metrics: dict[str, Any]) -> float:
     return sum(float(metrics.get(k) or 0.0) for k in ("miou", "acc50", "accuracy", "format_validity")) / 4
 
 
-def build(seed: int, work: Path, out: Path, n_train: int, sft_steps: int, grpo_steps: int, n_test: int = 200) -> dict[str, Any]:
+def build(seed: int, work: Path, out: Path, n_train: int, sft_steps: int, grpo_steps: int, n_test: int = 200,
+          sft_lr: float = 1e-3) -> dict[str, Any]:
     from evlf.eval.lesions import ensure_lesion_set
     from evlf.training.evaluate import evaluate_model
     from evlf.training.examples import answer_corpus, build_examples
@@ -52,7 +53,7 @@ def build(seed: int, work: Path, out: Path, n_train: int, sft_steps: int, grpo_s
     work.mkdir(parents=True, exist_ok=True)
     train = ensure_lesion_set("train", seed=seed, n_train=n_train, n_test=n_test)
     test = ensure_lesion_set("test", seed=seed, n_train=n_train, n_test=n_test)
-    arch, sft_cfg, grpo_cfg = recipe(seed, sft_steps, grpo_steps)
+    arch, sft_cfg, grpo_cfg = recipe(seed, sft_steps, grpo_steps, sft_lr)
     (work / "sft.json").write_text(sft_cfg.model_dump_json(indent=1))
     (work / "grpo.json").write_text(grpo_cfg.model_dump_json(indent=1))
     base = build_tiny_vlm(work / "base", answer_corpus(build_examples(train)), arch, seed=seed)
@@ -105,6 +106,25 @@ def _row(name: str, m: dict[str, Any]) -> str:
     return f"| {name} | {f(m['miou'])} | {f(m['acc50'])} | {f(m['accuracy'])} | {f(m['format_validity'])} |"
 
 
+GOALS = {"miou": 0.6, "acc50": 0.6, "accuracy": 0.8, "format_validity": 0.99}
+
+
+def status(r: dict[str, Any]) -> str:
+    """Plain words on whether the shipped model meets the goals, and how it fails when it does not."""
+    m = r["held_out"]["sft+grpo" if r["shipped"] == "sft+grpo" else "sft"]
+    missed = [f"{k} {float(m[k] or 0):.2f} < {v}" for k, v in GOALS.items() if float(m[k] or 0) < v]
+    if not missed:
+        return "It meets the held-out goals below."
+    text = f"**It does not meet the goals** ({'; '.join(missed)})."
+    labels = m.get("predicted_labels") or {}
+    if len(labels) == 1:
+        text += f" It names the same label ({next(iter(labels))}) for every test image, so its lesion-type accuracy is the share of that label;"
+        text += " it reads the image's modality but has not learned to tell lesions apart."
+    if float(m["miou"] or 0) < 0.3:
+        text += " Its boxes land near lesions only roughly: treat them as a smoke test of the grounding path, not as detections."
+    return text
+
+
 def model_card(r: dict[str, Any]) -> str:
     held = r["held_out"]
     a, s, g = r["architecture"], r["sft_settings"], r["grpo_settings"]
@@ -115,8 +135,10 @@ def model_card(r: dict[str, Any]) -> str:
 computer-drawn nodules, masses and cysts pasted onto crops of public sample
 images (the evlf synthetic lesion set). It knows nothing about real disease;
 its answers on real studies are meaningless. It exists so that a fresh,
-offline machine runs the whole evlf pipeline with a model that actually looks
-at the image, instead of the untrained `tiny` model.
+offline machine runs the whole evlf pipeline with a trained model instead of
+the untrained `tiny` model.
+
+{status(r)}
 
 ## Model
 - A small LLaVA-style VLM built from a config (`evlf.training.tiny_vlm`):
@@ -170,8 +192,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sft-steps", type=int, default=900)
     parser.add_argument("--grpo-steps", type=int, default=16)
     parser.add_argument("--n-test", type=int, default=200)
+    parser.add_argument("--sft-lr", type=float, default=1e-3)
     args = parser.parse_args(argv)
-    result = build(args.seed, args.work, args.out, args.n_train, args.sft_steps, args.grpo_steps, args.n_test)
+    result = build(args.seed, args.work, args.out, args.n_train, args.sft_steps, args.grpo_steps, args.n_test, args.sft_lr)
     print(json.dumps({"shipped": result["shipped"], **{k: v for k, v in result["held_out"].items()}, "minutes": result["timings"]["total_s"] / 60}))
 
 

@@ -10,6 +10,7 @@ check; this one needs no graph and runs inside the training script.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -78,4 +79,5 @@ def evaluate_model(model_dir: str | Path, dataset: str | Path, batch_size: int =
         "miou": grounding["miou"],
         "acc50": grounding["acc50"],
         "format_validity": valid / n,
+        "predicted_labels": dict(Counter(str(r["label"]) for r in rows).most_common()),
     }
