@@ -36,6 +36,7 @@ class Context(BaseModel):
     temperature: float = Field(0.0, ge=0.0)
     max_new_tokens: int = Field(384, gt=0)
     constrained: bool = True  # generate under the answer schema where the backend can
+    closed_labels: bool = False  # with constrained: labels only from the specialty's label set
     review: bool = False  # pause before the final report for approval or edits (needs a checkpointer)
 
     @classmethod

@@ -166,6 +166,8 @@ class Pipeline:
                         raise ReviewPending(study.id, pending)
                     payload = Command(resume=reviewer(pending))
         final: Report | None = None
+        # with a checkpoint, each step is on disk before the next starts: a kill loses no finished step
+        options: dict[str, Any] = {"durability": "sync"} if self.checkpoint is not None else {}
         while True:
             async for namespace, update in graph.astream(
                 payload,
@@ -173,8 +175,7 @@ class Pipeline:
                 context=self.context,
                 stream_mode="updates",
                 subgraphs=True,
-                # with a checkpoint, each step is on disk before the next starts: a kill loses no finished step
-                durability="sync" if self.checkpoint is not None else "exit",
+                **options,
             ):
                 if not isinstance(update, dict):
                     continue

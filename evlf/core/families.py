@@ -461,6 +461,9 @@ def build_tiny_model(family_name: str, path: str | Path, seed: int = 0) -> Path:
     model.generation_config.eos_token_id = config.get_text_config().eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     path.mkdir(parents=True, exist_ok=True)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # keep the CLI's output clean
     model.save_pretrained(path)
     processor.save_pretrained(path)
     tokenizer.save_pretrained(path)

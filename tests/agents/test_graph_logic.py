@@ -108,3 +108,13 @@ def test_run_many_batches_model_calls_across_studies(images, scripted):
     assert [r.study_id for r in reports] == [s.id for s in studies]
     assert backend.calls == 6
     assert [len(b) for b in backend.batches] == [6]  # the six studies' calls met in one batch
+
+
+def test_label_enum_only_with_closed_labels(images, scripted):
+    for closed in (False, True):
+        backend = scripted()
+        Pipeline("direct", backend=backend, closed_labels=closed).run(chest(images))
+        label_schema = backend.batches[0][0].json_schema["properties"]["diagnosis"]
+        assert ("enum" in label_schema) is closed
+        if closed:
+            assert "pulmonary nodule" in label_schema["enum"]

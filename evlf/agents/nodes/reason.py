@@ -59,6 +59,7 @@ def compose_request(
     temperature: float = 0.0,
     seed: int | None = None,
     constrained: bool = True,
+    closed_labels: bool = False,
     request_id: str | None = None,
 ) -> tuple[GenerationRequest, str]:
     """The exact request the graph sends for a study (training reuses it so a model learns what it will see).
@@ -79,7 +80,7 @@ def compose_request(
         max_new_tokens=max_new_tokens,
         temperature=temperature,
         seed=seed,
-        json_schema=answer_json_schema([lab.name for lab in specialty.labels] or None) if constrained else None,
+        json_schema=answer_json_schema((specialty.label_names() or None) if closed_labels else None) if constrained else None,
         request_id=request_id,
     )
     return request, prompt.version
@@ -111,6 +112,7 @@ async def reason(state: SpecialistState, runtime: Runtime[Context]) -> dict[str,
         temperature=ctx.temperature,
         seed=ctx.seed,
         constrained=ctx.constrained,
+        closed_labels=ctx.closed_labels,
         request_id=f"{study.id}:{name}:{draft.get('round', 0)}",
     )
     generation = (await res.batcher().submit([request]))[0]

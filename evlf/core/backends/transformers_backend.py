@@ -129,7 +129,9 @@ class TransformersBackend(Backend):
     def _load(self) -> tuple[Any, Any]:
         import torch
         from transformers import AutoModelForImageTextToText
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # progress bars would garble the CLI's own progress display
         key = (str(self.path.resolve()), self.device, self.dtype)
         with _LOAD_LOCK:
             if key not in _LOADED:
