@@ -125,6 +125,21 @@ def status(r: dict[str, Any]) -> str:
     return text
 
 
+def pipeline_section(r: dict[str, Any]) -> str:
+    """The same goals measured through the pipeline (`evlf eval ... --graph direct`), when that run was recorded."""
+    p = r.get("pipeline_eval")
+    if not p:
+        return ""
+    return f"""## Through the pipeline (`{p['command']}`)
+
+| cases | mIoU | Acc@0.5 | lesion-type accuracy | no parseable answer |
+|---|---|---|---|---|
+| {p['n_cases']} | {p['miou']:.3f} | {p['acc50']:.3f} | {p['accuracy']:.3f} | {p['n_no_answer']} |
+
+{p['note']}
+"""
+
+
 def model_card(r: dict[str, Any]) -> str:
     held = r["held_out"]
     a, s, g = r["architecture"], r["sft_settings"], r["grpo_settings"]
@@ -177,6 +192,7 @@ Goals: mIoU >= 0.6, Acc@0.5 >= 0.6, lesion-type accuracy >= 0.8, format validity
 Measured by `evlf.training.evaluate` with the training prompt (the lesion set's question under the evlf system prompt);
 prompts built by other graphs differ in wording and may score differently.
 
+{pipeline_section(r)}
 ## Limits
 Synthetic lesions only; small images (resized to {a['image_size']} px); one or two lesions per image at most;
 no real anatomy, modality physics or pathology. Not a medical device. Not for clinical use.
