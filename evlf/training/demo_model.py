@@ -137,7 +137,20 @@ def pipeline_section(r: dict[str, Any]) -> str:
 | {p['n_cases']} | {p['miou']:.3f} | {p['acc50']:.3f} | {p['accuracy']:.3f} | {p['n_no_answer']} |
 
 {p['note']}
+
 """
+
+
+def trials_section(r: dict[str, Any]) -> str:
+    """Other recorded runs of the recipe (not shipped), so the card shows what was tried."""
+    trials = r.get("other_trials") or []
+    if not trials:
+        return ""
+    lines = ["## Other runs (not shipped)", "", "| run | stage | mIoU | Acc@0.5 | lesion-type accuracy | format validity |", "|---|---|---|---|---|---|"]
+    for t in trials:
+        for stage, m in t["held_out"].items():
+            lines.append(f"| {t['name']} | {stage} | {m['miou']:.3f} | {m['acc50']:.3f} | {m['accuracy']:.3f} | {m['format_validity']:.3f} |")
+    return "\n".join(lines) + "\n\n" + "\n".join(t.get("note", "") for t in trials) + "\n"
 
 
 def model_card(r: dict[str, Any]) -> str:
@@ -192,7 +205,7 @@ Goals: mIoU >= 0.6, Acc@0.5 >= 0.6, lesion-type accuracy >= 0.8, format validity
 Measured by `evlf.training.evaluate` with the training prompt (the lesion set's question under the evlf system prompt);
 prompts built by other graphs differ in wording and may score differently.
 
-{pipeline_section(r)}
+{pipeline_section(r)}{trials_section(r)}
 ## Limits
 Synthetic lesions only; small images (resized to {a['image_size']} px); one or two lesions per image at most;
 no real anatomy, modality physics or pathology. Not a medical device. Not for clinical use.
