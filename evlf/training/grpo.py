@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from evlf.core.errors import ConfigError
+from evlf.core.errors import ConfigError, InputError
 from evlf.training.config import GrpoSettings
 from evlf.training.examples import build_examples, to_dataset
 from evlf.training.rewards import REWARDS
@@ -21,6 +21,8 @@ def run_grpo(dataset: str | Path, base_dir: str | Path, out_dir: str | Path, set
     if unknown:
         raise ConfigError(f"unknown rewards {sorted(unknown)} (known: {', '.join(REWARDS)})")
     names = [n for n in REWARDS if settings.reward_weights.get(n, 0) > 0]
+    if not Path(dataset).is_file():
+        raise InputError(Path(dataset), "no such dataset file")
     out_dir = Path(out_dir)
     resume = last_checkpoint(out_dir)
     base = load_base(base_dir, settings, resume)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from evlf.core.errors import InputError
 from evlf.training.config import SftSettings
 from evlf.training.examples import build_examples, to_dataset
 from evlf.training.stage import common_args, finish, last_checkpoint, load_base, rich_progress_callback
@@ -15,6 +16,8 @@ def run_sft(dataset: str | Path, base_dir: str | Path, out_dir: str | Path, sett
     from trl import SFTConfig, SFTTrainer
 
     settings = settings or SftSettings()
+    if not Path(dataset).is_file():
+        raise InputError(Path(dataset), "no such dataset file")
     out_dir = Path(out_dir)
     resume = last_checkpoint(out_dir)
     base = load_base(base_dir, settings, resume)
