@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: venv demo test examples clean
+.PHONY: venv demo test examples demo-model clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ demo: examples
 	mkdir -p out
 	$(VENV)/bin/evlf info examples/images/*
 	$(VENV)/bin/evlf diagnose examples/images/chest_cr.dcm --out out/report.json --html out/report.html --md out/report.md
+
+# Rebuild the shipped demo model from its seed (SFT then GRPO on lesions-train; see evlf/models/demo/MODEL_CARD.md).
+demo-model: venv
+	$(PY) -m evlf.training.demo_model --seed 0
 
 test: venv
 	$(PY) -m pytest -n 2 -q
