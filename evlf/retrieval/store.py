@@ -25,7 +25,8 @@ from evlf.core.errors import ConfigError, InputError
 from evlf.core.types import LoadedImage
 from evlf.retrieval import index as ix
 from evlf.retrieval.case import Case
-from evlf.retrieval.manifest import Manifest, file_sha256, read_manifest, write_manifest
+from evlf.core.imaging.guards import sha256_file
+from evlf.retrieval.manifest import Manifest, read_manifest, write_manifest
 
 DB_FILE = "cases.sqlite"
 INDEX_FILE = "index.faiss"
@@ -172,7 +173,7 @@ class CaseStore:
             if not index_path.is_file():
                 db.close()
                 raise InputError(index_path, "case store index file is missing")
-            if file_sha256(index_path) != manifest.checksum:
+            if sha256_file(index_path) != manifest.checksum:
                 db.close()
                 raise InputError(index_path, "case store index does not match its manifest checksum (corrupt); run `evlf cases reindex`")
             store._index = ix.load_index(index_path, mmap)
@@ -474,7 +475,7 @@ class CaseStore:
         index_path = self.root / INDEX_FILE
         ix.save_index(self._index, index_path)
         self.manifest = self.manifest.model_copy(
-            update={"count": int(self._index.ntotal), "generation": generation, "checksum": file_sha256(index_path)}
+            update={"count": int(self._index.ntotal), "generation": generation, "checksum": sha256_file(index_path)}
         )
         write_manifest(self.root / MANIFEST_FILE, self.manifest)
 
