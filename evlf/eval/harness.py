@@ -25,7 +25,7 @@ from evlf.core.errors import InputError
 from evlf.eval.aggregate import DEFAULT_BOOTSTRAP, summarise
 from evlf.eval.call_cache import CachingBackend
 from evlf.eval.compare import paired_comparison
-from evlf.eval.dataset import Case, load_image_folder, load_jsonl, read_jsonl_models, write_jsonl
+from evlf.core.dataset import Case, load_image_folder, load_jsonl, read_jsonl_models, write_jsonl
 from evlf.eval.plots import plot_latency, plot_metrics_by_modality
 from evlf.eval.runner import PipelineLike, RunOutcome, RunSpec, read_predictions, run_cases
 from evlf.eval.scoring import CaseResult, PredictionLine, TruthLine, match_lines, score_case, truth_label_set

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from evlf.core.errors import InputError
 from evlf.core.types import ImageRef, Report, Study
-from evlf.eval.dataset import Case
+from evlf.core.dataset import Case
 
 TASKS = {"cls": "diagnosis", "grounding": "grounding", "vqa": "vqa"}
 

@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from evlf.core.errors import InputError
-from evlf.eval.dataset import BoxList, CaseTask, check_boxes, format_line_errors, read_jsonl_models
+from evlf.core.dataset import BoxList, CaseTask, check_boxes, format_line_errors, read_jsonl_models
 from evlf.eval.metrics import NO_ANSWER, case_box_ious, exact_match, is_closed
 
 UnknownLabels = Literal["error", "wrong"]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -43,52 +41,12 @@ class Case(BaseModel):
         return boxes
 
 
-class _DatasetLine(BaseModel):
-    """The fields of docs/dataset-format.md that a case uses; other fields are allowed and ignored."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    id: str = Field(min_length=1)
-    images: list[str] = Field(min_length=1)
-    question: str | None = None
-    label: str | None = None
-    labels: list[str] = Field(default_factory=list)
-    answer: str | None = None
-    boxes: list[list[float]] = Field(default_factory=list)
-    box_labels: list[str] = Field(default_factory=list)
-    modality: str | None = None
-    specialty: str | None = None
-    body_part: str | None = None
-    view: str | None = None
-    report: str | None = None
-    source: str | None = None
-    licence: str | None = None
-
-
 def read_dataset(path: str | Path) -> list[Case]:
     """Read a dataset JSONL file into cases (one per line, its first image); paths resolve against the file's folder."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(p, "no such dataset file")
+    from evlf.core.dataset import load_jsonl
+
     cases: list[Case] = []
-    seen: set[str] = set()
-    for n, raw in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            data: Any = json.loads(raw)
-            line = _DatasetLine.model_validate(data)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{p}:{n}", f"not valid JSON ({exc.msg})") from None
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            raise InputError(f"{p}:{n}", f"{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
-        if line.id in seen:
-            raise InputError(f"{p}:{n}", f"duplicate case id {line.id!r}")
-        seen.add(line.id)
-        image = Path(line.images[0])
-        if not image.is_absolute():
-            image = p.parent / image
+    for line in load_jsonl(path):
         labels = list(line.labels)
         if line.label and line.label not in labels:
             labels.insert(0, line.label)
@@ -96,14 +54,14 @@ def read_dataset(path: str | Path) -> list[Case]:
             cases.append(
                 Case(
                     case_id=line.id,
-                    image_path=str(image.resolve()),
+                    image_path=str(line.images[0].resolve()),
                     specialty=line.specialty,
                     modality=line.modality,
                     body_part=line.body_part,
                     view=line.view,
                     labels=labels,
-                    boxes=line.boxes,
-                    box_labels=line.box_labels,
+                    boxes=line.boxes or [],
+                    box_labels=line.box_labels or [],
                     answer=line.answer,
                     report=line.report,
                     question=line.question,
@@ -113,5 +71,5 @@ def read_dataset(path: str | Path) -> list[Case]:
             )
         except ValidationError as exc:
             err = exc.errors()[0]
-            raise InputError(f"{p}:{n}", f"{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+            raise InputError(f"{path}", f"case {line.id!r}: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
     return cases

@@ -76,6 +76,6 @@ def load_settings(kind: type[StageSettings], path: str | Path | None) -> StageSe
     try:
         return kind.model_validate(data)
     except ValidationError as exc:
-        from evlf.eval.dataset import describe_validation_error
+        from evlf.core.dataset import describe_validation_error
 
         raise InputError(path, describe_validation_error(exc)) from None

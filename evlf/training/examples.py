@@ -133,7 +133,7 @@ def build_examples(
     """
     from PIL import Image
 
-    from evlf.eval.dataset import load_jsonl
+    from evlf.core.dataset import load_jsonl
 
     cases = load_jsonl(dataset)
     out: list[ChatExample] = []

@@ -13,7 +13,7 @@ from evlf.cli.common import run_app
 from evlf.core.errors import InputError
 from evlf.eval.aggregate import summarise
 from evlf.eval.compare import paired_comparison
-from evlf.eval.dataset import load_image_folder, load_jsonl
+from evlf.core.dataset import load_image_folder, load_jsonl
 from evlf.eval.scoring import score_files
 
 TRUTH = [

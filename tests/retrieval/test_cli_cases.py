@@ -56,7 +56,7 @@ def test_bad_input_exits_2_and_changes_nothing(tmp_path, dataset, capsys):
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"id": "x", "images": []}\n')
     code, _, err = run(capsys, "cases", "add", str(broken), "--store", str(store))
-    assert code == 2 and "broken.jsonl:1" in err
+    assert code == 2 and "broken.jsonl" in err and "line 1" in err
     assert snapshot(store) == before
     code, _, err = run(capsys, "cases", "search", str(tmp_path / "img0.png"), "--store", str(tmp_path / "empty"))
     assert code == 2 and "no case store here" in err

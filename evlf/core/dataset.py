@@ -1,4 +1,4 @@
-"""Evaluation cases: the JSONL dataset format (docs/dataset-format.md) and a folder-of-images loader.
+"""The dataset JSONL format (docs/dataset-format.md) shared by eval, cases, scoring and training, and a folder-of-images loader.
 
 Every line is validated with pydantic; a bad file raises one InputError that
 lists the first offending lines with their numbers, so a user fixes them all
@@ -58,6 +58,9 @@ class Case(BaseModel):
     masks: list[Path] | None = None
     modality: str | None = None
     specialty: str | None = None
+    body_part: str | None = None
+    view: str | None = None
+    report: str | None = None
     source: str | None = None
     licence: str | None = None
 
