@@ -19,8 +19,8 @@ from evlf.training.rewards import parse_answer
 
 
 def evaluate_model(model_dir: str | Path, dataset: str | Path, batch_size: int = 16, max_new_tokens: int = 160,
-                   predictions: Path | None = None) -> dict[str, Any]:
-    """Label accuracy, mIoU, Acc@0.5 and format validity of `model_dir` on a dataset JSONL."""
+                   predictions: Path | None = None, prompts: str = "evlf") -> dict[str, Any]:
+    """Label accuracy, mIoU, Acc@0.5 and format validity of `model_dir` on a dataset JSONL (`prompts` as in training)."""
     import torch
     from PIL import Image
     from transformers import AutoModelForImageTextToText
@@ -35,7 +35,7 @@ def evaluate_model(model_dir: str | Path, dataset: str | Path, batch_size: int =
     processor = load_processor(model_dir, family)
     processor.tokenizer.padding_side = "left"
     codec_for = codec_factory(family.box_convention, processor)
-    examples = build_examples(dataset, codec_for)
+    examples = build_examples(dataset, codec_for, prompts=prompts)
     truths = {c["id"]: c for c in map(json.loads, Path(dataset).read_text().splitlines()) if c}
     correct = valid = 0
     entries: list[float] = []

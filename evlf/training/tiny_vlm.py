@@ -17,6 +17,7 @@ from pydantic import BaseModel
 IMAGE_TOKEN = "<image>"
 PAD, BOS, EOS = "<pad>", "<|im_start|>", "<|im_end|>"
 SPECIAL_TOKENS = [PAD, BOS, EOS, IMAGE_TOKEN]
+MAX_TOKEN_CHARS = 12
 
 #: ChatML-like template; images become one <image> marker the processor expands to patch tokens.
 CHAT_TEMPLATE = (
@@ -46,21 +47,39 @@ class TinyVlmConfig(BaseModel):
     text_intermediate: int = 512
     vocab_size: int = 1024
     max_positions: int = 512
+    #: BPE merges may cross spaces (not lines or digits): a fixed ~1,300-token specialty prompt becomes ~450 tokens.
+    merge_across_spaces: bool = False
 
 
-def train_tokenizer(corpus: Iterable[str], vocab_size: int):
-    """Byte-level BPE fitted on `corpus`, wrapped as a transformers fast tokenizer."""
+def train_tokenizer(corpus: Iterable[str], vocab_size: int, merge_across_spaces: bool = False):
+    """Byte-level BPE fitted on `corpus`, wrapped as a transformers fast tokenizer.
+
+    With `merge_across_spaces` the text is split only at line breaks and digits
+    (each digit its own piece, so coordinates stay composable), and merges can
+    span words: the long prompts the graph repeats for every case shrink to a
+    few hundred tokens, which keeps training on them affordable on a CPU.
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    if merge_across_spaces:
+        tok.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Split("\n", behavior="isolated"),
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ])
+    else:
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
         special_tokens=SPECIAL_TOKENS,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
+        # Short tokens keep decisions apart (normal or lesion, then which lesion, then where); unbounded merges
+        # fused them into one token per combination and the model always chose the commonest one (normal).
+        max_token_length=MAX_TOKEN_CHARS if merge_across_spaces else None,
     )
     tok.train_from_iterator(corpus, trainer=trainer)
     fast = PreTrainedTokenizerFast(
@@ -84,7 +103,7 @@ def build_tiny_vlm(out_dir: Path, corpus: Iterable[str], config: TinyVlmConfig |
 
     cfg = config or TinyVlmConfig()
     torch.manual_seed(seed)
-    tokenizer = train_tokenizer(corpus, cfg.vocab_size)
+    tokenizer = train_tokenizer(corpus, cfg.vocab_size, cfg.merge_across_spaces)
     vision = CLIPVisionConfig(
         hidden_size=cfg.vision_hidden,
         intermediate_size=cfg.vision_hidden * 4,

@@ -9,7 +9,7 @@ from PIL import Image
 from evlf.core.backends.base import GenerationRequest, Turn
 from evlf.core.plugins import get_host
 from evlf.plugins.demo import DEMO_MODEL_DIR, DEMO_MODEL_NAME, DemoBackend
-from evlf.training.examples import SYSTEM_PROMPT
+from evlf.training.examples import build_examples
 
 
 def test_weights_ship_small_with_a_model_card():
@@ -36,9 +36,10 @@ def test_demo_is_registered_and_labelled(demo):
 
 
 def test_demo_answers_in_the_evlf_format(demo, lesions):
-    case = json.loads(lesions.read_text().splitlines()[0])
-    image = np.asarray(Image.open(lesions.parent / case["images"][0]).convert("RGB"))
-    request = GenerationRequest(system=SYSTEM_PROMPT, turns=[Turn(role="user", text=case["question"], images=[image])],
+    """Given the request the graph sends (its specialty prompt), as it was trained on."""
+    ex = build_examples(lesions, prompts="pipeline")[0]
+    image = np.asarray(Image.open(ex.image_paths[0]).convert("RGB"))
+    request = GenerationRequest(system=ex.system, turns=[Turn(role="user", text=ex.user, images=[image])],
                                 max_new_tokens=120)
     [reply] = demo.generate([request])
     assert reply.error is None, reply.text

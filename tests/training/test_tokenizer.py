@@ -1,0 +1,19 @@
+"""The tokenizer trained for the demo model: merges across spaces shrink repeated prompts, text round-trips."""
+
+from evlf.training.examples import answer_corpus, build_examples, prompt_messages
+from evlf.training.tiny_vlm import train_tokenizer
+
+
+def test_merges_across_spaces_shrink_the_pipeline_prompt_and_round_trip(lesions):
+    examples = build_examples(lesions, prompts="pipeline")
+    corpus = answer_corpus(examples)
+    plain = train_tokenizer(corpus, 2048)
+    wide = train_tokenizer(corpus, 2048, merge_across_spaces=True)
+    ex = examples[0]
+    prompt = wide.apply_chat_template(prompt_messages(ex.system, ex.user, 1), add_generation_prompt=True, tokenize=False)
+    assert len(wide(prompt).input_ids) * 5 < len(plain(prompt).input_ids) * 4  # at least a fifth shorter, even on 6 cases
+    full = wide(prompt + ex.completion).input_ids
+    assert full[: len(wide(prompt).input_ids)] == wide(prompt).input_ids  # the completion starts on a token boundary
+    assert wide.decode(wide(ex.completion).input_ids) == ex.completion
+    digits = [t for t in wide.convert_ids_to_tokens(wide("[0.25, 0.75]").input_ids) if any(c.isdigit() for c in t)]
+    assert all(len(t) == 1 for t in digits)  # coordinates are written digit by digit
