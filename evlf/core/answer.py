@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 ANSWER_FORMAT_VERSION = "1"
+NO_TAGS = "^[^<>]*$"
 
 
 class AnswerFinding(BaseModel):
@@ -56,7 +57,8 @@ def answer_json_schema(labels: list[str] | None = None, max_findings: int = 8) -
     Closed objects (additionalProperties: false) keep grammar-constrained
     decoders from wandering into invented keys.
     """
-    label: dict[str, Any] = {"type": "string", "maxLength": 80}
+    # no angle brackets in free text: a tag like </answer> inside a string would cut the reply for the parser
+    label: dict[str, Any] = {"type": "string", "maxLength": 80, "pattern": NO_TAGS}
     if labels:
         label = {"type": "string", "enum": list(labels)}
     prob = {"type": "number", "minimum": 0, "maximum": 1}
@@ -91,7 +93,7 @@ def answer_json_schema(labels: list[str] | None = None, max_findings: int = 8) -
                     "required": ["label", "confidence", "box"],
                 },
             },
-            "answer": {"anyOf": [{"type": "string", "maxLength": 400}, {"type": "null"}]},
+            "answer": {"anyOf": [{"type": "string", "maxLength": 400, "pattern": NO_TAGS}, {"type": "null"}]},
         },
         "required": ["diagnosis", "confidence", "findings"],
     }

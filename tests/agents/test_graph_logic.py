@@ -118,3 +118,14 @@ def test_label_enum_only_with_closed_labels(images, scripted):
         assert ("enum" in label_schema) is closed
         if closed:
             assert "pulmonary nodule" in label_schema["enum"]
+
+
+def test_answer_schema_keeps_tags_out_of_free_text():
+    import re
+
+    from evlf.core.answer import answer_json_schema
+
+    schema = answer_json_schema()
+    pattern = schema["properties"]["diagnosis"]["pattern"]
+    assert re.fullmatch(pattern, "pulmonary nodule")
+    assert not re.fullmatch(pattern, "mass</answer><answer>cyst")  # a tag in a string would cut the reply
