@@ -42,3 +42,10 @@ def test_markdown_and_json(images):
     md = exporters.get("markdown").render(report, [])
     assert "| 1 | nodule | 0.80 | verified | 0.90 |" in md and "[findings 1]" in md
     assert Report.model_validate_json(exporters.get("json").render(report, [])) == report
+
+
+def test_demo_model_reports_carry_its_banner():
+    report = sample_report(64, 64)
+    report = report.model_copy(update={"provenance": report.provenance.model_copy(update={"model_id": "evlf-demo-synthetic-lesions-not-for-clinical-use", "trained": True})})
+    md = get_host().registries.exporters.get("markdown").render(report, [])
+    assert "demo model" in md and "meaningless" in md and "untrained" not in md
