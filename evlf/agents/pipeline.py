@@ -153,45 +153,36 @@ class Pipeline:
             if snapshot.values and not snapshot.next and "report" in snapshot.values:
                 return snapshot.values["report"]  # finished earlier: the stored report
             if snapshot.next:
-                payload = None  # resume where the run stopped
-                pending = _pending_review(snapshot)
-                if pending is not None:
-                    if reviewer is None:
-                        raise ReviewPending(study.id, pending)
-                    payload = Command(resume=reviewer(pending))
-        final: Report | None = None
-        # with a checkpoint, each step is on disk before the next starts: a kill loses no finished step
-        options: dict[str, Any] = {"durability": "sync"} if self.checkpoint is not None else {}
+                payload = _resume(study, snapshot, reviewer)  # None: go on where the run stopped
         while True:
-            async for namespace, update in graph.astream(
-                payload,
-                config,
-                context=run,
-                stream_mode="updates",
-                subgraphs=True,
-                **options,
-            ):
-                if not isinstance(update, dict):
-                    continue
-                if not namespace and isinstance(update.get("report"), dict):
-                    final = update["report"].get("report", final)
-                if on_update is not None:
-                    for node in update:
-                        if node != "__interrupt__":
-                            on_update(NodeUpdate(study.id, node, tuple(n.split(":")[0] for n in namespace)))
+            final = await self._stream(graph, payload, config, run, study, on_update)
             if self.checkpoint is None:
                 break
             snapshot = await graph.aget_state(config)
-            pending = _pending_review(snapshot)
-            if pending is None:
+            if _pending_review(snapshot) is None:
+                final = snapshot.values.get("report")
                 break
-            if reviewer is None:
-                raise ReviewPending(study.id, pending)
-            payload = Command(resume=reviewer(pending))
-        if self.checkpoint is not None:
-            final = (await graph.aget_state(config)).values.get("report")
+            payload = _resume(study, snapshot, reviewer)
         if final is None:
             raise EvlfError(f"study {study.id}: the graph {self.graph_name!r} ended without a report")
+        return final
+
+    async def _stream(
+        self, graph: Any, payload: Any, config: dict[str, Any], run: RunContext, study: Study, on_update: Callable[[NodeUpdate], None] | None
+    ) -> Report | None:
+        """Run the graph until it ends or pauses; the report, when it was produced."""
+        final: Report | None = None
+        # with a checkpoint, each step is on disk before the next starts: a kill loses no finished step
+        options: dict[str, Any] = {"durability": "sync"} if self.checkpoint is not None else {}
+        async for namespace, update in graph.astream(payload, config, context=run, stream_mode="updates", subgraphs=True, **options):
+            if not isinstance(update, dict):
+                continue
+            if not namespace and isinstance(update.get("report"), dict):
+                final = update["report"].get("report", final)
+            if on_update is not None:
+                for node in update:
+                    if node != "__interrupt__":
+                        on_update(NodeUpdate(study.id, node, tuple(n.split(":")[0] for n in namespace)))
         return final
 
     def run_many(
@@ -221,7 +212,6 @@ class Pipeline:
         shared = self.resources()
         shared.get_backend()  # load the model once, before the studies race for it
         limit = asyncio.Semaphore(max(1, concurrency))
-
         batcher = shared.batcher()
 
         async def one(study: Study) -> Report:
@@ -238,6 +228,16 @@ class Pipeline:
                 if isinstance(r, BaseException):
                     raise r
         return list(results)
+
+
+def _resume(study: Study, snapshot: Any, reviewer: Reviewer | None) -> Any:
+    """What continues a stopped run: the reviewer's decision when it paused for review, else nothing."""
+    pending = _pending_review(snapshot)
+    if pending is None:
+        return None
+    if reviewer is None:
+        raise ReviewPending(study.id, pending)
+    return Command(resume=reviewer(pending))
 
 
 def _pending_review(snapshot: Any) -> Report | None:
