@@ -10,12 +10,12 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from evlf.agents.request import compose_request, exemplar_turns
+from evlf.agents.request import BOX_WORDING, compose_request, exemplar_turns
 from evlf.agents.runtime import RunContext
 from evlf.agents.state import SpecialistDraft, SpecialistState
 from evlf.agents.timing import timed
 
-__all__ = ["compose_request", "reason"]  # compose_request: kept importable here for evlf.training.examples
+__all__ = ["BOX_WORDING", "compose_request", "reason"]  # the first two: kept importable here for evlf.training
 
 
 @timed("reason")
