@@ -156,6 +156,14 @@ class Study(BaseModel):
     specialty: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _question_means_vqa(cls, data: Any) -> Any:
+        """A question without a task asks for an answer (VQA), as `evlf diagnose --question` does."""
+        if isinstance(data, dict) and data.get("question") and data.get("task") is None:
+            return {**data, "task": "vqa"}
+        return data
+
     @classmethod
     def from_paths(cls, paths: list[str | Path], **kwargs: Any) -> Study:
         refs = [ImageRef(path=Path(p)) for p in paths]
