@@ -33,7 +33,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "evlf.plugins.refiners",
     "evlf.plugins.embedders",
     "evlf.plugins.exporters",
-    "evlf.plugins.demo",
+    "evlf.plugins.backends.demo",
     "evlf.agents.graphs",
 )
 

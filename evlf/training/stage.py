@@ -24,7 +24,7 @@ class Base:
 
 
 def _family(model_dir: Path) -> Any:
-    from evlf.core.families import family_of
+    from evlf.plugins.backends.families import family_of
 
     config = model_dir / "config.json"
     if not config.is_file():
@@ -60,7 +60,7 @@ def load_base(model_dir: str | Path, settings: StageSettings, resume: str | None
     import torch
     from transformers import AutoModelForImageTextToText
 
-    from evlf.core.families import load_processor
+    from evlf.plugins.backends.families import load_processor
 
     model_dir = Path(model_dir)
     if not model_dir.is_dir():

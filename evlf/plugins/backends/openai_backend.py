@@ -24,10 +24,10 @@ import numpy as np
 
 from evlf.core.answer import answer_json_schema
 from evlf.core.backends.base import Backend, Generation, GenerationRequest, ModelIdentity
-from evlf.core.backends.common import finish, merge_repair, reject_unknown, repair_request
-from evlf.core.constrained import closed_schema
+from evlf.plugins.backends.adapter import finish, merge_repair, reject_unknown, repair_request
+from evlf.plugins.backends.constrained import closed_schema
 from evlf.core.errors import BackendError, ConfigError
-from evlf.core.families import FAMILIES
+from evlf.plugins.backends.families import FAMILIES
 from evlf.core.geometry import BoxConvention, qwen_smart_resize
 
 # model-name fragments that identify a family when the server does not say

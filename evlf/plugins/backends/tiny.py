@@ -15,9 +15,9 @@ import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
 
-from evlf.core.backends.common import reject_unknown
-from evlf.core.backends.transformers_backend import TransformersBackend
-from evlf.core.families import build_tiny_model, get_family
+from evlf.plugins.backends.adapter import reject_unknown
+from evlf.plugins.backends.transformers_backend import TransformersBackend
+from evlf.plugins.backends.families import build_tiny_model, get_family
 
 TINY_FORMAT = "1"  # bump when the tiny recipe changes, so stale caches are rebuilt
 

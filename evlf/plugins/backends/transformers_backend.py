@@ -3,7 +3,7 @@
 AutoModelForImageTextToText + the family's processor and chat template; CUDA
 bf16 when present, CPU float32 otherwise; several requests go into one
 `generate` call (left padding). Requests carrying a JSON Schema are decoded
-under it (evlf.core.constrained), with at least `min_budget(schema)` new
+under it (evlf.plugins.backends.constrained), with at least `min_budget(schema)` new
 tokens so the reply is never cut off. Models load only from local paths.
 """
 
@@ -21,10 +21,10 @@ import numpy as np
 
 from evlf.core.answer import answer_json_schema
 from evlf.core.backends.base import Backend, Generation, GenerationRequest, ModelIdentity
-from evlf.core.backends.common import finish, merge_repair, reject_unknown, repair_request
-from evlf.core.constrained import GrammarLogitsProcessor, GrammarTokenizer, min_budget
+from evlf.plugins.backends.adapter import finish, merge_repair, reject_unknown, repair_request
+from evlf.plugins.backends.constrained import GrammarLogitsProcessor, GrammarTokenizer, min_budget
 from evlf.core.errors import ConfigError
-from evlf.core.families import Family, family_of, fed_sizes, load_processor
+from evlf.plugins.backends.families import Family, family_of, fed_sizes, load_processor
 
 _DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16", "fp16": "float16"}
 _LOADED: dict[tuple[str, str, str], tuple[Any, Any]] = {}

@@ -6,9 +6,9 @@ import pytest
 
 from evlf.core.answer import answer_json_schema
 from evlf.core.backends.base import GenerationRequest, Turn
-from evlf.core.backends.transformers_backend import TransformersBackend
+from evlf.plugins.backends.transformers_backend import TransformersBackend
 from evlf.core.errors import ConfigError
-from evlf.core.families import FAMILIES, family_of, torchvision_available
+from evlf.plugins.backends.families import FAMILIES, family_of, torchvision_available
 from evlf.core.geometry import BoxConvention, BoxCodec, qwen_smart_resize
 from evlf.core.types import Box
 

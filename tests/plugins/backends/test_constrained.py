@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from evlf.core.answer import EvlfAnswer, answer_json_schema
 from evlf.core.backends.base import GenerationRequest, Turn
-from evlf.core.constrained import MIN_CONSTRAINED_TOKENS, closed_schema, evlf_grammar, min_budget, think_budget
+from evlf.plugins.backends.constrained import MIN_CONSTRAINED_TOKENS, closed_schema, evlf_grammar, min_budget, think_budget
 from evlf.core.output import parse_output
 
 LABELS = st.lists(st.text(alphabet="abcdefghij -", min_size=1, max_size=12), min_size=1, max_size=4, unique=True)

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from evlf.core.backends.openai_backend import OpenAIBackend
-from evlf.core.backends.tiny import TinyBackend
-from evlf.core.backends.transformers_backend import TransformersBackend
+from evlf.plugins.backends.openai_backend import OpenAIBackend
+from evlf.plugins.backends.tiny import TinyBackend
+from evlf.plugins.backends.transformers_backend import TransformersBackend
 from evlf.core.hookspecs import hookimpl
 
 

@@ -6,9 +6,9 @@ import pytest
 
 from evlf.core.answer import answer_json_schema
 from evlf.core.backends.base import Generation, GenerationRequest, Turn
-from evlf.core.backends.openai_backend import OpenAIBackend
-from evlf.core.backends.tiny import TinyBackend, tiny_model_dir
-from evlf.core.backends.transformers_backend import TransformersBackend
+from evlf.plugins.backends.openai_backend import OpenAIBackend
+from evlf.plugins.backends.tiny import TinyBackend, tiny_model_dir
+from evlf.plugins.backends.transformers_backend import TransformersBackend
 from evlf.core.errors import ConfigError
 from evlf.core.plugins import get_host
 
