@@ -1,22 +1,10 @@
-"""Built-in plugin: the model backends (`tiny`, `transformers`, `openai`).
+"""Built-in plugin: the model backends, one module each, each registering itself.
 
-Registering the classes imports no model library; torch and transformers load
-when a backend is built.
+`transformers_backend` (a local model directory), `openai_backend` (any
+OpenAI-compatible server), `tiny` (a tiny random model built offline) and
+`demo` (the shipped demo model). What they share: `adapter` (messages in,
+replies parsed, one repair turn), `families` (what differs between VLM
+families), `processors`, `tiny_models`, `constrained` (llguidance decoding).
+Registering a backend class imports no model library; torch and
+transformers load when a backend is built.
 """
-
-from __future__ import annotations
-
-from collections.abc import Callable
-from typing import Any
-
-from evlf.plugins.backends.openai_backend import OpenAIBackend
-from evlf.plugins.backends.tiny import TinyBackend
-from evlf.plugins.backends.transformers_backend import TransformersBackend
-from evlf.core.hookspecs import hookimpl
-
-
-@hookimpl
-def register_backends(register: Callable[[Any], None]) -> None:
-    register(TinyBackend)
-    register(TransformersBackend)
-    register(OpenAIBackend)

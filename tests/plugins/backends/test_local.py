@@ -33,7 +33,7 @@ def test_registering_backends_imports_no_model_library():
     import subprocess
     import sys
 
-    code = "import sys, evlf.plugins.backends; print(sorted(m for m in ('torch', 'transformers', 'llguidance', 'openai') if m in sys.modules))"
+    code = "import sys, evlf.plugins.backends.transformers_backend, evlf.plugins.backends.openai_backend, evlf.plugins.backends.tiny, evlf.plugins.backends.demo; print(sorted(m for m in ('torch', 'transformers', 'llguidance', 'openai') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
