@@ -6,7 +6,7 @@ Schema and a Lark grammar with `%json` (so the whole `<think>..</think>
 well under a millisecond a token. It ships no transformers logits processor, so
 `GrammarLogitsProcessor` below is that glue.
 
-What made it reliable on untrained models (see DESIGN.md):
+What made it reliable on untrained models:
 - closed objects (`additionalProperties: false`) so the decoder cannot invent keys;
 - the tokenizer's marker tokens (chat markers, image pads) are banned, EOS aside;
 - the think part is length-bounded, and ends before the closing phase below
