@@ -140,11 +140,6 @@ class LoadedImage(BaseModel):
     def is_color(self) -> bool:
         return self.pixels.ndim == 3 and self.pixels.shape[2] >= 3
 
-    def pil(self) -> Any:
-        from PIL import Image
-
-        return Image.fromarray(self.rgb)
-
 
 class Study(BaseModel):
     """What a user asks about: one or more images, optional question and task, free metadata."""
