@@ -46,7 +46,7 @@ def demo_weights_sha256() -> str | None:
     """The digest the transformers backend records for the demo weights (None when they are not installed)."""
     if not demo_installed():
         return None
-    from evlf.core.backends.transformers_backend import weights_digest
+    from evlf.core.hashing import weights_digest
 
     return weights_digest(demo_model_dir())
 

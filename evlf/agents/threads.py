@@ -12,18 +12,15 @@ from pathlib import Path
 
 from evlf.agents.context import Context
 from evlf.core.backends.base import Backend
+from evlf.core.hashing import sha256_file
 from evlf.core.types import Study
 
 
 def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
     try:
-        with path.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
+        return sha256_file(path)
     except OSError:
         return "unreadable"  # ingest reports the file itself
-    return digest.hexdigest()
 
 
 def thread_id(study: Study, graph: str, graph_version: str, settings: Context, backend: Backend | None) -> str:

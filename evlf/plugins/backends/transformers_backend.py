@@ -9,7 +9,6 @@ tokens so the reply is never cut off. Models load only from local paths.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 import time
@@ -22,6 +21,7 @@ import numpy as np
 
 from evlf.core.backends.base import Backend, Generation, GenerationRequest, ModelIdentity
 from evlf.core.errors import ConfigError
+from evlf.core.hashing import weights_digest
 from evlf.core.hookspecs import hookimpl
 from evlf.plugins.backends.adapter import chat_messages, finish, generate_with_repair, reject_unknown
 from evlf.plugins.backends.constrained import GrammarLogitsProcessor, GrammarTokenizer, min_budget
@@ -31,26 +31,6 @@ from evlf.plugins.backends.processors import fed_sizes, load_processor
 _DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16", "fp16": "float16"}
 _LOADED: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 _LOAD_LOCK = threading.Lock()
-
-
-def weights_digest(path: Path, full_limit: int = 1 << 30) -> str:
-    """sha256 of the weight files; above `full_limit` bytes, of names, sizes and each file's first and last MiB."""
-    files = sorted(p for p in path.iterdir() if p.suffix in (".safetensors", ".bin") and p.is_file())
-    total = sum(p.stat().st_size for p in files)
-    digest = hashlib.sha256()
-    for file in files:
-        digest.update(file.name.encode())
-        with file.open("rb") as fh:
-            if total <= full_limit:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(block)
-            else:
-                size = file.stat().st_size
-                digest.update(str(size).encode())
-                digest.update(fh.read(1 << 20))
-                fh.seek(max(0, size - (1 << 20)))
-                digest.update(fh.read(1 << 20))
-    return digest.hexdigest()
 
 
 def _to_pil(image: np.ndarray) -> Any:
