@@ -72,7 +72,7 @@ def _pixels(im: Any) -> np.ndarray:
         if mode == "1":
             arr = arr.astype(np.uint8) * 255
         elif mode.startswith("I;16"):
-            arr = arr.astype(np.uint16)
+            arr = arr.astype(np.uint16, copy=False)
         elif mode == "I":
             # 32-bit integer; most often 16-bit data stored wide
             arr = arr.astype(np.int32)
