@@ -119,7 +119,10 @@ def _load_one(path: str) -> tuple[str, str, bool]:
                 detail = message if outcome == "internal" else ""
             except BaseException as exc:  # noqa: BLE001 - counting what escapes is the point
                 outcome, detail = "internal", f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
-        noisy = bool(caught) or bool(sys.stderr.getvalue())
+        noise = [f"{w.category.__name__}: {w.message}" for w in caught] + sys.stderr.getvalue().splitlines()
+        noisy = bool(noise)
+        if noisy and not detail:
+            detail = "noise: " + " | ".join(" ".join(n.split())[:120] for n in noise[:2])
     finally:
         logging.getLogger().removeHandler(handler)
         sys.stderr = stderr
@@ -208,7 +211,7 @@ def main() -> int:
             counts[outcome] += 1
             counts["noisy"] += noisy
             by_seed[name][outcome] += 1
-            if outcome in ("internal", "hang", "crashed") and len(internal) < 20:
+            if (outcome in ("internal", "hang", "crashed") or noisy) and len(internal) < 20:
                 internal.append(f"{path.name}: {outcome} {detail}")
             if outcome != "read":
                 path.unlink()

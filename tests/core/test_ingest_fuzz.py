@@ -115,7 +115,9 @@ def alarm() -> Iterator[None]:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
 )
 @given(case=mutated())
-def test_mutated_files_load_or_raise_input_error(case: tuple[str, bytes], tmp_path: Path, alarm: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mutated_files_load_or_raise_input_error(
+    case: tuple[str, bytes], tmp_path: Path, alarm: None, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("EVLF_MAX_IMAGE_BYTES", str(64 * 2**20))  # a mutated size must not cost the suite gigabytes
     name, data = case
     path = tmp_path / f"mutated-{name}"
@@ -134,3 +136,4 @@ def test_mutated_files_load_or_raise_input_error(case: tuple[str, bytes], tmp_pa
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
     assert [f"{w.category.__name__}: {w.message}" for w in caught] == []
+    assert capfd.readouterr().err == ""  # nor anything a library logs or prints

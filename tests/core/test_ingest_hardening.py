@@ -169,8 +169,13 @@ def test_open_rgb_image_applies_the_same_guards(tmp_path: Path) -> None:
 
 
 def test_malformed_files_print_nothing_and_warn_nothing(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    nib = pytest.importorskip("nibabel")
+    nifti = bytearray(nib.Nifti1Image(np.ones((8, 8, 3), np.float32), np.eye(4)).to_bytes())
+    nifti[0:4] = struct.pack("<i", 1372)  # nibabel logs "sizeof_hdr should be 348" to stderr
+    (tmp_path / "v.nii").write_bytes(bytes(nifti))
     bad_vr = dicom("badVR.dcm")  # pydicom warns "Invalid value for VR" on it
     files = [bad_vr, dicom("MR_truncated.dcm"), patch_element(ct_with(tmp_path / "s.dcm"), (0x28, 0x30), b"DS", b"x1\\2")]
+    files.append(tmp_path / "v.nii")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for path in files:

@@ -16,18 +16,24 @@ from contextlib import contextmanager
 MAX_DETAIL = 160
 
 
+#: Loggers of the readers: pydicom logs header problems, nibabel logs its header checks' fixes.
+_LIBRARY_LOGGERS = ("pydicom", "nibabel", "PIL")
+
+
 @contextmanager
 def quiet() -> Iterator[None]:
-    """Silence warnings and the pydicom logger below ERROR for the duration."""
-    logger = logging.getLogger("pydicom")
-    level = logger.level
+    """Silence warnings and the readers' loggers (below CRITICAL) for the duration."""
+    loggers = [logging.getLogger(name) for name in _LIBRARY_LOGGERS]
+    levels = [logger.level for logger in loggers]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        logger.setLevel(max(level, logging.CRITICAL))
+        for logger in loggers:
+            logger.setLevel(logging.CRITICAL + 1)
         try:
             yield
         finally:
-            logger.setLevel(level)
+            for logger, level in zip(loggers, levels):
+                logger.setLevel(level)
 
 
 def one_line(exc: BaseException, *, with_type: bool = True) -> str:
