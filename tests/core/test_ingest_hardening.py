@@ -207,3 +207,18 @@ def test_two_voxel_orders_of_one_anatomy_render_the_same(tmp_path: Path) -> None
     # radiological display: anterior at the top, the patient's left on the image's right
     rows, cols = np.nonzero(a.pixels > 5)
     assert rows.max() < a.height // 2 and cols.min() > a.width // 2
+
+
+@pytest.mark.parametrize("suffix", ["tif", "png"])
+def test_images_beyond_pillows_guard_but_inside_evlfs_budget_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
+) -> None:
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # Pillow's error at 2000 px: a 64 x 64 page is a "bomb"
+    path = tmp_path / f"pages.{suffix}"
+    pages = [Image.fromarray(np.full((64, 64), 40 * n, np.uint8)) for n in range(3)]
+    pages[0].save(path, save_all=suffix == "tif", append_images=pages[1:] if suffix == "tif" else [])
+    image = load_image(path, frame=0 if suffix == "png" else 2)
+    assert image.pixels.shape == (64, 64) and int(image.pixels[0, 0]) == (0 if suffix == "png" else 80)
+    assert Image.MAX_IMAGE_PIXELS == 1000
+    with pytest.raises(Image.DecompressionBombError):
+        Image.open(path)

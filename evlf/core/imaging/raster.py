@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,16 @@ def pillow_pixel_limit(limit: int) -> Iterator[None]:
             yield
         finally:
             Image.MAX_IMAGE_PIXELS = before
+
+
+def _budgeted(im: Any) -> Any:
+    """Pillow's guard raised for an image beyond it that evlf's budgets passed; nothing (no lock) otherwise."""
+    from PIL import Image
+
+    width, height = im.size
+    if Image.MAX_IMAGE_PIXELS is None or width * height <= Image.MAX_IMAGE_PIXELS:
+        return nullcontext()
+    return pillow_pixel_limit(max_pixels())
 
 
 def open_pillow(path: Path, fmt: str) -> Any:
@@ -95,11 +105,15 @@ def _check_budgets(path: Path, im: Any, frames: int) -> None:
 
 def _guarded(path: Path, fmt: str, step: Any) -> Any:
     """Run one Pillow step quietly; any failure of a decoder on malformed data means the file is corrupt."""
+    from PIL import Image
+
     try:
         with quiet():
             return step()
     except InputError:
         raise
+    except Image.DecompressionBombError:
+        raise InputError(path, f"image too large: a page over the limit of {max_pixels():,} pixels (set EVLF_MAX_PIXELS to raise it)") from None
     except MemoryError:
         raise InputError(path, f"{_FORMAT_NAMES[fmt]} data needs more memory than is available (corrupt sizes?)") from None
     except Exception as exc:
@@ -115,9 +129,11 @@ def load_raster(path: Path, fmt: str, frame: int | None) -> LoadedImage:
         if not 0 <= index < frames:
             raise InputError(path, f"frame {index} does not exist (the file has {frames})")
         if frames > 1:
-            _guarded(path, fmt, lambda: im.seek(index))
+            with _budgeted(im):  # Pillow checks a TIFF page's size again on seek
+                _guarded(path, fmt, lambda: im.seek(index))
             _check_budgets(path, im, frames)  # pages may differ in size
-        _guarded(path, fmt, im.load)
+        with _budgeted(im):  # and on load
+            _guarded(path, fmt, im.load)
         pixels = _guarded(path, fmt, lambda: _pixels(im))
         dpi = im.info.get("dpi")
     return LoadedImage(
