@@ -2,8 +2,11 @@
 
 The original pixel grid is kept untouched in size (boxes and refinement live
 there); the rendering is what the VLM sees. Headers are checked before any
-pixel is decoded, so a decompression bomb or a truncated file is refused with
-a one-line error naming the file.
+pixel is decoded (pixel count, and memory in bytes: samples, bit depth, the
+working copies), so a decompression bomb, a malformed header or a truncated
+file is refused with a one-line InputError naming the file; the libraries'
+warnings and logs are kept off stderr. `open_rgb_image` gives code outside
+core (training, evaluation) the same guards where it would call PIL itself.
 """
 
 from __future__ import annotations
