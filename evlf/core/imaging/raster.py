@@ -1,9 +1,11 @@
 """PNG, JPEG, TIFF and BMP through Pillow: 8- and 16-bit, grayscale and colour, multi-page TIFF.
 
 Pillow's own decompression-bomb guard stays on for the process. An image
-beyond it is reopened with the guard raised to evlf's pixel budget, for the
-header parse only and under a lock, and evlf's pixel and byte budgets are
-checked from that header before a pixel is decoded.
+beyond it is reopened with the guard raised to evlf's pixel budget, under a
+lock; evlf's pixel and byte budgets are checked from that header before a
+pixel is decoded, and only an image that passed them is sought and decoded
+with the guard raised (Pillow checks TIFF pages again there). Images within
+Pillow's guard never take the lock.
 """
 
 from __future__ import annotations
