@@ -108,3 +108,22 @@ class AuditLog:
         if head.count != count or head.last_hash != prev:
             problems.append(ChainProblem(line=0, message=f"the trail holds {count} records but its head says {head.count} (records were removed from the end or added without the log)"))
         return problems
+
+
+AUDIT_ENV = "EVLF_AUDIT"  # a path: every run of the API, CLI, batch and eval is audited there
+
+
+def default_audit_path() -> Path:
+    """Where the server's audit trail goes unless told otherwise ($EVLF_AUDIT, else the user data folder)."""
+    env = os.environ.get(AUDIT_ENV)
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("evlf")) / "audit.jsonl"
+
+
+def audit_path_from_env() -> Path | None:
+    """$EVLF_AUDIT as a path, or None when it is unset (auditing off for the API and CLI)."""
+    env = os.environ.get(AUDIT_ENV)
+    return Path(env).expanduser() if env else None
