@@ -29,13 +29,12 @@ from evlf.eval.call_cache import CachingBackend
 from evlf.eval.compare import paired_comparison
 from evlf.core.dataset import Case, load_image_folder, load_jsonl, read_jsonl_models, write_jsonl
 from evlf.eval.plots import plot_latency, plot_metrics_by_modality
-from evlf.eval.runner import PipelineLike, RunOutcome, RunSpec, read_predictions, run_cases
+from evlf.eval.runner import PipelineFactory, PipelineLike, RunOutcome, RunSpec, read_predictions, run_cases
 from evlf.eval.scoring import CaseResult, PredictionLine, ScoringSettings, TruthLine, match_lines, score_case, truth_label_set
 from evlf.eval.summary import cost_stats, write_summary
 
 BUILTIN_DATASETS = {"lesions-train": "train", "lesions-test": "test"}
 BackendFactory = Callable[[dict[str, Any]], Backend]
-PipelineFactory = Callable[[RunSpec, Backend | None], PipelineLike]
 
 
 def load_dataset(name: str, labels_csv: Path | None = None) -> tuple[Path, list[Case]]:

@@ -37,7 +37,7 @@ def test_eval_direct_vs_full_on_lesions_and_resume(small_lesion_set: None, tmp_p
     assert summary["dataset"] == "lesions-test" and summary["n_cases"] == 2
     assert set(summary["graphs"]) == {"direct", "full"}
     for name, run in summary["graphs"].items():
-        assert run["untrained"] is True and run["n_failed"] == 0
+        assert run["untrained"] is False and run["n_failed"] == 0  # the default backend is the (trained) demo model
         assert run["model_calls_per_case"] >= 1
         assert {"accuracy", "f1_macro", "miou", "acc50"} <= set(run["overall"])
         assert set(run["by_modality"]) <= {"CT", "MR", "CR", "fundus", "pathology"}
