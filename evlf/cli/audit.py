@@ -71,5 +71,31 @@ def verify(audit: Path | None = AuditOpt) -> None:
     console.print(f"intact: {n} record{'s' if n != 1 else ''} in {log.path}", highlight=False)
 
 
+def replay_command(
+    record_id: str = typer.Argument(..., help="The record to replay (a unique id prefix is enough)."),
+    audit: Path | None = AuditOpt,
+    from_record: bool = typer.Option(False, "--from-record", help="Answer every model call from the record (no model): isolates evlf's own code."),
+    image: list[Path] = typer.Option([], "--image", help="An original input file (found by hash; repeat)."),
+    images: list[Path] = typer.Option([], "--images", help="A folder to search for the input files by hash."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Re-run a recorded study with its recorded configuration; exit 0 when the report is identical, 1 where it differs."""
+    from evlf.agents.replay import replay
+
+    record = open_log(audit).get(record_id)
+    result = replay(record, [*image, *images], from_record=from_record)
+    if as_json:
+        print_json(result.model_dump(mode="json", exclude={"report"}))
+    elif result.identical:
+        console.print(f"identical: record {record.id} replayed ({result.mode}) to report sha256 {result.replayed_sha256[:16]}", highlight=False)
+    else:
+        console.print(f"[red]differs:[/red] record {record.id} ({result.mode}): report sha256 {result.recorded_sha256[:16]} recorded, {result.replayed_sha256[:16]} now", highlight=False)
+        for line in result.differences:
+            console.print(f"  - {line}", highlight=False, markup=False)
+    if not result.identical:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(audit_app, name="audit")
+    app.command("replay")(replay_command)

@@ -27,6 +27,7 @@ class CachingBackend(Backend):
 
     def __init__(self, inner: Backend, path: str | Path) -> None:
         self.inner = inner
+        self.name = inner.name  # type: ignore[misc]  # reports name the backend that answered, not the cache
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()

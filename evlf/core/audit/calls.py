@@ -29,6 +29,7 @@ class RecordingBackend(Backend):
 
     def __init__(self, inner: Backend) -> None:
         self.inner = inner
+        self.name = inner.name  # type: ignore[misc]  # reports name the backend that answered, not the wrapper
         self._calls: list[CallRecord] = []
         self._lock = threading.Lock()
 
@@ -84,7 +85,8 @@ class PlaybackBackend(Backend):
 
     name: ClassVar[str] = "playback"
 
-    def __init__(self, calls: list[CallRecord], identity: ModelIdentity) -> None:
+    def __init__(self, calls: list[CallRecord], identity: ModelIdentity, backend_name: str = "playback") -> None:
+        self.name = backend_name  # type: ignore[misc]  # the recorded backend's name, so the report matches
         self._calls = list(calls)
         self._identity = identity
         self._by_id = {c.request_id: c for c in calls if c.request_id}

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from evlf.core.audit.requests import canonical_json, sha256_text
+from evlf.core.hashing import canonical_json, sha256_text
 from evlf.core.backends.base import Generation
 from evlf.core.types import Report, Study
 
@@ -84,6 +84,7 @@ def fingerprint_view(report: Report) -> dict[str, Any]:
     prov = data["provenance"]
     prov.pop("timings_ms", None)
     prov.pop("created_at", None)
+    prov.pop("audit_id", None)
     for image in data.get("images", []):
         image.pop("path", None)
     return data

@@ -6,21 +6,11 @@ Images appear only as hashes, so neither stores pixels.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
-import numpy as np
-
 from evlf.core.backends.base import GenerationRequest, ModelIdentity
-
-
-def image_digest(image: np.ndarray) -> str:
-    """SHA-256 of an image array with its dtype and shape."""
-    arr = np.ascontiguousarray(image)
-    h = hashlib.sha256(f"{arr.dtype.str}{arr.shape}".encode())
-    h.update(arr.tobytes())
-    return h.hexdigest()
+from evlf.core.hashing import array_digest as image_digest
+from evlf.core.hashing import canonical_json, sha256_text
 
 
 def request_payload(request: GenerationRequest) -> dict[str, Any]:
@@ -33,14 +23,6 @@ def request_payload(request: GenerationRequest) -> dict[str, Any]:
         "temperature": request.temperature,
         "max_new_tokens": request.max_new_tokens,
     }
-
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def request_key(request: GenerationRequest, identity: ModelIdentity) -> str:
