@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "evlf.cli.evaluate",
     "evlf.cli.train",
     "evlf.cli.serve",
+    "evlf.cli.audit",
 )
 
 for _module in COMMAND_MODULES:

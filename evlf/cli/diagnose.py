@@ -40,6 +40,7 @@ def diagnose(
     html: Path | None = typer.Option(None, "--html", help="Write a self-contained HTML report here."),
     markdown: Path | None = typer.Option(None, "--md", help="Write a Markdown report here."),
     study_id: str | None = typer.Option(None, "--id", help="Study id (default: derived from the file paths)."),
+    audit: Path | None = typer.Option(None, "--audit", help="Append an audit record of this run to this trail (default: $EVLF_AUDIT; off when unset)."),
 ) -> None:
     """Read the images and write a reasoned, grounded report."""
     from evlf.agents.context import Context
@@ -61,7 +62,7 @@ def diagnose(
         settings["review"] = True
         if checkpoint is None:
             raise InputError("--review", "needs --checkpoint PATH so the paused run can be resumed")
-    pipeline = Pipeline(graph, Context.build(settings), checkpoint=checkpoint)  # a bad configuration stops here, before ingest
+    pipeline = Pipeline(graph, Context.build(settings), checkpoint=checkpoint, audit=audit, audit_entry="cli")  # a bad configuration stops here, before ingest
     chosen_task = task or ("vqa" if question else "diagnosis")
     metadata = {"modality": modality} if modality else {}
     kwargs: dict[str, Any] = {"task": chosen_task, "question": question, "specialty": specialty, "metadata": metadata}
@@ -110,6 +111,8 @@ def diagnose(
     for label, path in (("json", out), ("markdown", markdown), ("html", html)):
         if path:
             console.print(f"wrote {label}: {path}")
+    if report.provenance.audit_id:
+        console.print(f"audit record: {report.provenance.audit_id} (evlf audit show {report.provenance.audit_id})")
 
 
 def summary(report: Any) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 #: Version of the Report JSON Schema. Bump the minor for additions, the major for breaks.
-SCHEMA_VERSION = "1.0.0"
+SCHEMA_VERSION = "1.1.0"
 
 Task = Literal["diagnosis", "vqa", "grounding", "report"]
 FindingStatus = Literal["verified", "adjusted", "unverified", "ungrounded"]
@@ -236,6 +236,7 @@ class Provenance(BaseModel):
     tokens_in: int = 0
     tokens_out: int = 0
     created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    audit_id: str | None = None  # the audit record of this report, when the run was audited
 
 
 class CheckIssue(BaseModel):
