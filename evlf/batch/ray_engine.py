@@ -60,6 +60,7 @@ def run_ray(
     if not jobs:
         return
     ray = ensure_ray(address)
+    ray.data.DataContext.get_current().enable_progress_bars = False  # evlf draws its own
     step = max(1, concurrency)
     data = ray.data.from_items([{"job": j.model_dump_json()} for j in jobs], override_num_blocks=max(1, -(-len(jobs) // step)))
     options: dict[str, Any] = {"num_gpus": num_gpus} if num_gpus else {}
