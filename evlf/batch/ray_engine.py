@@ -69,7 +69,7 @@ def run_ray(
         fn_constructor_kwargs={"graph": graph, "settings": dict(settings), "concurrency": step},
         batch_size=step,
         batch_format="numpy",
-        concurrency=max(1, workers),
+        compute=ray.data.ActorPoolStrategy(size=max(1, workers)),
         **options,
     )
     for row in results.iter_rows():
