@@ -41,8 +41,15 @@ def _ray() -> Any:
 def ensure_ray(address: str | None = None, **init: Any) -> Any:
     """Connect to the cluster at `address`, or start a local Ray; a running connection is kept."""
     ray = _ray()
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, **init)
+    if ray.is_initialized():
+        return ray
+    try:
+        if address:
+            ray.init(address=address, **init)
+        else:
+            ray.init(include_dashboard=False, log_to_driver=False, **init)
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        raise ConfigError(f"--address {address}: cannot start or join Ray ({' '.join(str(exc).split())[:300]})") from None
     return ray
 
 

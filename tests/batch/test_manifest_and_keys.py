@@ -102,3 +102,18 @@ def test_write_atomic_replaces_whole_and_leaves_no_temporary(tmp_path):
     write_atomic(target, "old")
     write_atomic(target, b"new")
     assert target.read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_ray_is_imported_by_the_ray_engine_only(monkeypatch):
+    import subprocess
+    import sys
+
+    code = "import sys, evlf.batch, evlf.cli.batch, evlf.batch.local; assert 'ray' not in sys.modules, 'ray imported'"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    from evlf.batch.ray_engine import ensure_ray
+    from evlf.core.errors import ConfigError
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
+    with pytest.raises(ConfigError, match=r"pip install 'evlf\[ray\]'"):
+        ensure_ray()
