@@ -25,7 +25,10 @@ class PipelineActor:
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
         jobs = [Job.model_validate_json(text) for text in batch["job"]]
-        outcomes = run_chunk(self.pipeline, jobs, self.concurrency)
+        try:
+            outcomes = run_chunk(self.pipeline, jobs, self.concurrency)
+        except ConfigError as exc:  # handed to the driver, which stops the batch with this one line
+            outcomes = [Outcome(id=j.study.id, key=j.key, error=str(exc), fatal=True) for j in jobs]
         return {"outcome": [o.model_dump_json() for o in outcomes]}
 
 
@@ -80,4 +83,7 @@ def run_ray(
         **options,
     )
     for row in results.iter_rows():
-        yield Outcome.model_validate_json(str(row["outcome"]))
+        outcome = Outcome.model_validate_json(str(row["outcome"]))
+        if outcome.fatal:
+            raise ConfigError(outcome.error or "a setting cannot work")
+        yield outcome

@@ -58,9 +58,12 @@ def run_batch(
     on_start: Callable[[int, int], None] | None = None,
 ) -> BatchSummary:
     """Run every study of `items` not already done in `out_dir`; `on_start(total, skipped)` then `on_result` per study."""
+    from evlf.core.plugins import get_host
+
+    get_host().registries.graphs.get(options.graph)  # an unknown graph stops here, before any worker starts
+    exports = parse_exports(options.exports)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    exports = parse_exports(options.exports)
     lock = FileLock(str(out / ".batch.lock"))
     try:
         lock.acquire(timeout=0)

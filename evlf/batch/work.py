@@ -3,6 +3,7 @@
 An Outcome carries the report as JSON (so it crosses a Ray object store
 unchanged) or the one-line error of a study that failed. A failure fails only
 its own study: when the chunk's `run_many` raises, each study is run alone.
+A ConfigError (a setting that cannot work for any study) stops the batch.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from evlf.core.errors import ConfigError
 from evlf.core.types import Report, Study
 
 
@@ -32,6 +34,7 @@ class Outcome(BaseModel):
     report: dict[str, Any] | None = None
     error: str | None = None
     latency_ms: float = 0.0
+    fatal: bool = False  # a ConfigError: the whole batch stops
 
     def parsed(self) -> Report | None:
         return None if self.report is None else Report.model_validate(self.report)
@@ -58,11 +61,16 @@ def run_chunk(pipeline: Any, jobs: Sequence[Job], concurrency: int) -> list[Outc
             results: list[Any] = pipeline.run_many(studies, concurrency=concurrency, return_exceptions=True)
         else:
             results = pipeline.run_many(studies, concurrency=concurrency)
+    except ConfigError:
+        raise  # a setting that cannot work (unknown backend, no model directory) fails the batch, not each study
     except Exception:
         if len(jobs) == 1:
             results = [_run_alone(pipeline, studies[0])]
         else:
             return [o for j in jobs for o in run_chunk(pipeline, [j], 1)]
+    for result in results:
+        if isinstance(result, ConfigError):
+            raise result
     share_ms = (time.perf_counter() - t0) * 1000 / max(1, len(jobs))
     return [_outcome(j, r, share_ms) for j, r in zip(jobs, results, strict=True)]
 
@@ -70,6 +78,8 @@ def run_chunk(pipeline: Any, jobs: Sequence[Job], concurrency: int) -> list[Outc
 def _run_alone(pipeline: Any, study: Study) -> Report | BaseException:
     try:
         return pipeline.run(study)
+    except ConfigError:
+        raise
     except Exception as exc:
         return exc
 

@@ -114,3 +114,15 @@ def test_named_exporters_and_patterns(tmp_path, images, pipeline, settings, writ
         run_batch(items, out, _options(settings, exports=["pdf"]), pipeline=pipeline)
     with pytest.raises(InputError, match="needs"):
         run_batch(items, out, _options(settings, exports=["json=all.json"]), pipeline=pipeline)
+
+
+def test_a_setting_that_cannot_work_stops_the_batch_instead_of_failing_each_study(tmp_path, images, settings, write_manifest):
+    from evlf.core.errors import ConfigError
+
+    items = read_manifest(write_manifest([{"id": "a", "images": [images["ct"]]}, {"id": "b", "images": [images["mr"]]}]))
+    out = tmp_path / "out"
+    with pytest.raises(ConfigError, match="unknown backend 'nosuch'"):
+        run_batch(items, out, _options(settings | {"backend": "nosuch"}))
+    assert ResultsLog(out).rows() == []
+    with pytest.raises(ConfigError, match="unknown graph 'nope'"):
+        run_batch(items, out, BatchOptions(graph="nope", settings=settings))
