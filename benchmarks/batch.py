@@ -11,7 +11,7 @@
   ran, how many of them had been done before (goal 0), and its wall time.
 
 Prints its figures; the last line is one JSON object.
-Usage: python benchmarks/batch.py [--studies 16] [--backend demo] [--graph direct] [--resume-studies 64 --kill-at 40] [--skip-ray]
+Usage: python benchmarks/batch.py [--studies 16] [--backend demo] [--graph direct] [--resume-studies 64 --kill-at 40] [--skip-ray] [--part all|throughput|resume]
 """
 
 from __future__ import annotations
@@ -86,21 +86,22 @@ def throughput(args: argparse.Namespace, tmp: Path, images: list[Path], settings
     pipeline.run(Study.from_paths([images[0]], id="warm-up"))
     print(f"local pipeline load + first study: {time.perf_counter() - t0:.1f} s")
     figures: dict[str, dict[str, float]] = {}
-    for conc in (1, 2):
-        opts = BatchOptions(graph=args.graph, settings=settings, concurrency=conc)
-        figures[f"local_c{conc}"] = timed_batch(manifest, tmp / f"local-c{conc}", opts, pipeline)
-        print(f"local, concurrency {conc}: {figures[f'local_c{conc}']}")
-    if args.skip_ray:
-        return figures
-    from evlf.batch.ray_engine import ensure_ray
+    if not args.skip_ray:
+        from evlf.batch.ray_engine import ensure_ray
 
-    t0 = time.perf_counter()
-    ensure_ray(None, num_cpus=2)
-    print(f"ray.init (local, 2 CPUs): {time.perf_counter() - t0:.1f} s")
-    for workers in (1, 2):
-        opts = BatchOptions(graph=args.graph, settings=settings, concurrency=1, engine="ray", workers=workers)
-        figures[f"ray_w{workers}"] = timed_batch(manifest, tmp / f"ray-w{workers}", opts)
-        print(f"ray, {workers} actor(s) x concurrency 1: {figures[f'ray_w{workers}']}")
+        t0 = time.perf_counter()
+        ensure_ray(None, num_cpus=2)
+        print(f"ray.init (local, 2 CPUs): {time.perf_counter() - t0:.1f} s")
+    # each parallelism level runs local then Ray back to back, so both see about the same machine load
+    for level in (1, 2):
+        opts = BatchOptions(graph=args.graph, settings=settings, concurrency=level)
+        figures[f"local_c{level}"] = timed_batch(manifest, tmp / f"local-c{level}", opts, pipeline)
+        print(f"local, concurrency {level}: {figures[f'local_c{level}']}")
+        if args.skip_ray:
+            continue
+        opts = BatchOptions(graph=args.graph, settings=settings, concurrency=1, engine="ray", workers=level)
+        figures[f"ray_w{level}"] = timed_batch(manifest, tmp / f"ray-w{level}", opts)
+        print(f"ray, {level} actor(s) x concurrency 1: {figures[f'ray_w{level}']}")
     return figures
 
 
@@ -164,6 +165,7 @@ def main() -> None:
     parser.add_argument("--resume-studies", type=int, default=64)
     parser.add_argument("--kill-at", type=int, default=40)
     parser.add_argument("--skip-ray", action="store_true")
+    parser.add_argument("--part", choices=("all", "throughput", "resume"), default="all", help="run one part only (a loaded machine)")
     args = parser.parse_args()
 
     from evlf.agents.context import Context
@@ -173,14 +175,14 @@ def main() -> None:
     images = make_images(tmp / "images")
     settings = Context(backend=args.backend, n_exemplars=0).model_dump(mode="json")
     print(f"evlf batch benchmark: backend {args.backend}, graph {args.graph}, {os.cpu_count()} CPUs, {args.studies} studies per run")
-    figures = throughput(args, tmp, images, settings)
+    figures = throughput(args, tmp, images, settings) if args.part in ("all", "throughput") else {}
     overhead = {}
     for workers in (1, 2):
         local, ray = figures.get(f"local_c{workers}"), figures.get(f"ray_w{workers}")
         if local and ray:
             overhead[f"ray_overhead_{workers}"] = round(1 - ray["per_s"] / local["per_s"], 3)
             print(f"Ray overhead at parallelism {workers}: {overhead[f'ray_overhead_{workers}']:+.1%} (goal < 15%)")
-    resumed = resume(args, tmp, images, settings)
+    resumed = resume(args, tmp, images, settings) if args.part in ("all", "resume") else {}
     shutil.rmtree(tmp, ignore_errors=True)
     print(json.dumps({"backend": args.backend, "graph": args.graph, "cpus": os.cpu_count(), **figures, **overhead, "resume": resumed}))
 
