@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "evlf.cli.cases",
     "evlf.cli.diagnose",
     "evlf.cli.evaluate",
+    "evlf.cli.batch",
     "evlf.cli.train",
     "evlf.cli.serve",
     "evlf.cli.audit",
