@@ -20,11 +20,12 @@ def run_local(
     *,
     concurrency: int = 4,
     pipeline: Any | None = None,
+    audit: str | None = None,
 ) -> Iterator[Outcome]:
     """Outcomes of the jobs, chunk by chunk; `pipeline` reuses a loaded one (tests, notebooks)."""
     if not jobs:
         return
-    pipe = pipeline if pipeline is not None else make_pipeline(graph, settings)
+    pipe = pipeline if pipeline is not None else make_pipeline(graph, settings, audit)
     step = max(1, concurrency)
     for first in range(0, len(jobs), step):
         yield from run_chunk(pipe, jobs[first : first + step], step)

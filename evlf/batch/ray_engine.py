@@ -19,8 +19,8 @@ from evlf.core.errors import ConfigError
 class PipelineActor:
     """A Ray Data callable class: one Pipeline per actor, one chunk per batch."""
 
-    def __init__(self, graph: str, settings: dict[str, Any], concurrency: int) -> None:
-        self.pipeline = make_pipeline(graph, settings)
+    def __init__(self, graph: str, settings: dict[str, Any], concurrency: int, audit: str | None = None) -> None:
+        self.pipeline = make_pipeline(graph, settings, audit)
         self.concurrency = concurrency
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
@@ -65,6 +65,7 @@ def run_ray(
     workers: int = 1,
     num_gpus: float = 0.0,
     address: str | None = None,
+    audit: str | None = None,
 ) -> Iterator[Outcome]:
     """Outcomes of the jobs as the actors finish their batches (in no fixed order)."""
     if not jobs:
@@ -76,7 +77,7 @@ def run_ray(
     options: dict[str, Any] = {"num_gpus": num_gpus} if num_gpus else {}
     results = data.map_batches(
         PipelineActor,
-        fn_constructor_kwargs={"graph": graph, "settings": dict(settings), "concurrency": step},
+        fn_constructor_kwargs={"graph": graph, "settings": dict(settings), "concurrency": step, "audit": audit},
         batch_size=step,
         batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=max(1, workers)),

@@ -17,6 +17,8 @@ from typing import Any, Literal
 from filelock import FileLock, Timeout
 from pydantic import BaseModel
 
+from evlf.agents import defaults
+
 from evlf.batch.keys import config_key, study_key
 from evlf.batch.manifest import BatchItem
 from evlf.batch.outputs import ExportSpec, parse_exports, write_reports
@@ -38,7 +40,7 @@ class BatchSummary(BaseModel):
 class BatchOptions(BaseModel):
     """How to run: the graph and settings (what the reports depend on) and the engine (what they do not)."""
 
-    graph: str = "full"
+    graph: str = defaults.GRAPH
     settings: dict[str, Any] = {}
     engine: Engine = "local"
     concurrency: int = 4
@@ -46,6 +48,7 @@ class BatchOptions(BaseModel):
     num_gpus: float = 0.0
     address: str | None = None
     exports: list[str] | None = None
+    audit: str | None = None  # an audit trail path (None: $EVLF_AUDIT, else none); not part of the resume key
 
 
 def run_batch(
@@ -131,10 +134,11 @@ def _outcomes(jobs: list[Job], options: BatchOptions, pipeline: Any | None) -> I
             workers=options.workers,
             num_gpus=options.num_gpus,
             address=options.address,
+            audit=options.audit,
         )
     from evlf.batch.local import run_local
 
-    return run_local(jobs, options.graph, options.settings, concurrency=options.concurrency, pipeline=pipeline)
+    return run_local(jobs, options.graph, options.settings, concurrency=options.concurrency, pipeline=pipeline, audit=options.audit)
 
 
 def _row(outcome: Outcome, out: Path, exports: list[ExportSpec]) -> ResultRow:

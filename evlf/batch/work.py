@@ -40,11 +40,11 @@ class Outcome(BaseModel):
         return None if self.report is None else Report.model_validate(self.report)
 
 
-def make_pipeline(graph: str, settings: dict[str, Any]) -> Any:
-    """The Pipeline a worker runs (the public API: a graph name and the Context settings)."""
+def make_pipeline(graph: str, settings: dict[str, Any], audit: str | None = None) -> Any:
+    """The Pipeline a worker runs (the public API: a graph name, the Context settings, the audit trail)."""
     from evlf.agents.pipeline import Pipeline
 
-    return Pipeline(graph, dict(settings))
+    return Pipeline(graph, dict(settings), audit=audit, audit_entry="batch")
 
 
 def describe(exc: BaseException) -> str:

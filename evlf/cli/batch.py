@@ -8,28 +8,23 @@ from typing import Any
 import typer
 from rich.markup import escape
 
+from evlf.agents import defaults
 from evlf.cli.common import console, err_console, print_json
 
 
 def _settings(context_file: Path | None, updates: dict[str, Any]) -> dict[str, Any]:
     """The pipeline's Context settings, validated and with every default filled in (they key the resume)."""
     from evlf.agents.context import Context
-    from evlf.cli.diagnose import default_backend
-    from evlf.core.errors import InputError
 
     settings: dict[str, Any] = Context.from_file(context_file).model_dump() if context_file else {}
     settings.update({k: v for k, v in updates.items() if v is not None})
-    settings.setdefault("backend", default_backend())
-    try:
-        return Context.model_validate(settings).model_dump(mode="json")
-    except ValueError as exc:
-        raise InputError("settings", " ".join(str(exc).split())) from None
+    return Context.build(settings).model_dump(mode="json")  # defaults filled in; a bad setting is a ConfigError
 
 
 def batch(
     manifest: Path = typer.Argument(..., help="JSONL manifest (one study a line; the dataset format works too) or a folder of images."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder: reports/ and results.jsonl."),
-    graph: str = typer.Option("full", "--graph", "-g", help="Graph to run (see `evlf graphs list`)."),
+    graph: str = typer.Option(defaults.GRAPH, "--graph", "-g", help="Graph to run (see `evlf graphs list`)."),
     backend: str | None = typer.Option(None, "--backend", "-b", help="Model backend: demo, tiny, transformers, openai."),
     model: str | None = typer.Option(None, "--model", help="Model directory (transformers) or served model name (openai)."),
     endpoint: str | None = typer.Option(None, "--endpoint", help="OpenAI-compatible base URL."),
@@ -45,6 +40,7 @@ def batch(
     address: str | None = typer.Option(None, "--address", help="Ray: cluster address (e.g. ray://head:10001 or auto); none starts a local Ray."),
     export: list[str] = typer.Option(None, "--export", "-e", help="Exporter NAME or NAME=PATTERN ({id}, {key}); repeatable; default json."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+    audit: Path | None = typer.Option(None, "--audit", help="Append an audit record per study to this trail (default: $EVLF_AUDIT; off when unset)."),
 ) -> None:
     """Run every study of MANIFEST; a rerun into the same --out skips the studies already done."""
     from evlf.batch.manifest import read_manifest
@@ -67,6 +63,7 @@ def batch(
         num_gpus=gpus,
         address=address,
         exports=list(export) if export else None,
+        audit=str(audit.resolve()) if audit else None,
     )
     with _progress() as progress:
         summary = run_batch(items, out, options, on_start=progress.start, on_result=progress.advance)

@@ -126,3 +126,21 @@ def test_a_setting_that_cannot_work_stops_the_batch_instead_of_failing_each_stud
     assert ResultsLog(out).rows() == []
     with pytest.raises(ConfigError, match="unknown graph 'nope'"):
         run_batch(items, out, BatchOptions(graph="nope", settings=settings))
+
+
+def test_batch_audit_trail_records_each_study_and_replays(tmp_path, images, settings, write_manifest):
+    from evlf.agents.replay import replay
+    from evlf.batch.work import make_pipeline
+    from evlf.core.audit import AuditLog
+
+    trail = tmp_path / "audit.jsonl"
+    manifest = write_manifest([{"id": "ct", "images": [images["ct"]]}, {"id": "mr", "images": [images["mr"]]}])
+    out = tmp_path / "out"
+    audited = make_pipeline("direct", settings, audit=str(trail))
+    summary = run_batch(read_manifest(manifest), out, _options(settings, audit=str(trail)), pipeline=audited)
+    assert summary.ok == 2
+    records = list(AuditLog(trail).records())
+    assert sorted(r.study["id"] for r in records) == ["ct", "mr"] and {r.entry_point for r in records} == {"batch"}
+    assert all(len(r.calls) >= 1 for r in records) and AuditLog(trail).verify() == []
+    result = replay(records[0], [images["ct"].parent], from_record=True)
+    assert result.identical, result.differences
