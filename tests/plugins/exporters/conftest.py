@@ -46,3 +46,41 @@ def make_report(path: Path, frame: int | None = None, boxless: bool = False) -> 
         reasoning=[ReasoningStep(text="A round opacity in the right upper zone.", cites=[0]), ReasoningStep(text="Blunted costophrenic angle.", cites=[1])],
         provenance=Provenance(evlf_version="0.1.0", model_id="evlf-test-model", model_family="qwen2_5_vl", weights_sha256="ab" * 32, backend="tiny", graph="full", graph_version="1"),
     )
+
+
+def dciodvfy_errors(path: Path) -> list[str]:
+    """The error lines dciodvfy (Debian's dicom3tools) prints for a file; skips the test when the tool is absent."""
+    import shutil
+    import subprocess
+
+    tool = shutil.which("dciodvfy")
+    if tool is None:
+        pytest.skip("dciodvfy is not installed (apt-get install dicom3tools; .ci/run installs it)")
+    run = subprocess.run([tool, str(path)], capture_output=True, text=True, timeout=120)
+    return [line for line in (run.stdout + run.stderr).splitlines() if line.startswith("Error")]
+
+
+@pytest.fixture
+def png_source(tmp_path: Path) -> Path:
+    from PIL import Image
+
+    path = tmp_path / "photo.png"
+    Image.fromarray((np.arange(64 * 48) % 251).reshape(48, 64).astype(np.uint8)).save(path)
+    return path
+
+
+@pytest.fixture
+def report_on():  # type: ignore[no-untyped-def]
+    """make_report(path, frame=None, boxless=False): a three-finding report on a real file."""
+    return make_report
+
+
+@pytest.fixture
+def source():  # type: ignore[no-untyped-def]
+    """source_path(kind): the real DICOM file of that kind (ct, mr, cr, multiframe, cine)."""
+    return source_path
+
+
+@pytest.fixture
+def dciodvfy():  # type: ignore[no-untyped-def]
+    return dciodvfy_errors
