@@ -85,10 +85,16 @@ def load_sources(report: Report, options: ExportOptions, exporter: str) -> list[
     return sources
 
 
+def clean(text: str | None, fallback: str = "unnamed") -> str:
+    """Model text made safe for DICOM and FHIR strings: no control characters or backslashes, single spaces."""
+    kept = "".join(c if c.isprintable() else " " for c in (text or "")).replace("\\", "/")
+    return " ".join(kept.split()) or fallback
+
+
 def coded(value: str, scheme: str, meaning: str) -> Any:
     from highdicom.sr import CodedConcept
 
-    return CodedConcept(value=value, scheme_designator=scheme, meaning=meaning[:64])
+    return CodedConcept(value=value, scheme_designator=scheme, meaning=clean(meaning)[:64].strip())
 
 
 def private_code(text: str) -> str:
@@ -170,12 +176,13 @@ def tracking_uid(report: Report, n: int, finding: Finding) -> str:
 
 
 def tracking_id(n: int, finding: Finding) -> str:
-    return f"finding {n + 1}: {finding.label}"[:64]
+    return f"finding {n + 1}: {clean(finding.label)}"[:64].strip()
 
 
 def to_bytes(dataset: Any) -> bytes:
     from io import BytesIO
 
     buffer = BytesIO()
+    dataset.SpecificCharacterSet = "ISO_IR 192"  # UTF-8: model text and source names may hold any character
     dataset.save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()

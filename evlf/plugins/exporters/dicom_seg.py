@@ -18,6 +18,7 @@ from evlf.core.types import Finding, Report
 from evlf.plugins.exporters.dicom_common import (
     Source,
     algorithm,
+    clean,
     coded,
     final_boxes,
     finding_type,
@@ -132,7 +133,7 @@ def segment_planes(finding: Finding, sources: list[Source], rows: int, cols: int
 
 
 def describe(hd: Any, report: Report, finding: Finding, n: int, number: int, boxed: bool) -> Any:
-    label = f"{finding.label} (box)" if boxed else finding.label
+    label = f"{clean(finding.label)} (box)" if boxed else clean(finding.label)
     return hd.seg.SegmentDescription(
         segment_number=number,
         segment_label=label[:64],

@@ -20,6 +20,7 @@ from evlf.plugins.exporters.dicom_common import (
     EVLF_SCHEME,
     Source,
     algorithm,
+    clean,
     coded,
     device_uid,
     final_boxes,
@@ -44,14 +45,24 @@ STATUS_MEANINGS = {
 }
 CONFIDENCE = ("CONFIDENCE", "Model confidence")
 QUALITATIVE = ("C0034375", "Qualitative Evaluations")
+NO_FINDINGS = ("NO-FINDINGS", "The model reported no finding")
 
 
 def export_sr(report: Report, options: ExportOptions) -> bytes:
     hd = require_highdicom(NAME)
     sources = load_sources(report, options, NAME)
+    try:
+        return build_sr(hd, report, sources)
+    except ValueError as exc:
+        raise InputError(NAME, f"highdicom cannot write this report as TID 1500 ({' '.join(str(exc).split())})") from None
+
+
+def build_sr(hd: Any, report: Report, sources: list[Source]) -> bytes:
     groups = []
     for n, finding in enumerate(report.findings):
         groups += finding_groups(hd, report, finding, n, sources)
+    if not groups:  # TID 1500 needs a measurement group: say plainly that the model reported none
+        groups = [no_findings(hd, report)]
     p = report.provenance
     device = hd.sr.DeviceObserverIdentifyingAttributes(
         uid=device_uid(report),
@@ -93,6 +104,16 @@ def finding_groups(hd: Any, report: Report, finding: Finding, n: int, sources: l
     if not boxes:
         return [hd.sr.MeasurementsAndQualitativeEvaluations(**common)]
     return [hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(referenced_region=region(hd, box, sources), **common) for box in boxes]
+
+
+def no_findings(hd: Any, report: Report) -> Any:
+    from pydicom.uid import generate_uid
+
+    uid = generate_uid(entropy_srcs=[report.study_id, report.provenance.created_at.isoformat(), "no findings"])
+    return hd.sr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=uid, identifier="no findings"),
+        finding_type=coded(NO_FINDINGS[0], EVLF_SCHEME, NO_FINDINGS[1]),
+    )
 
 
 def region(hd: Any, box: Box, sources: list[Source]) -> Any:
@@ -137,10 +158,10 @@ def text_items(hd: Any, report: Report) -> Any:
     items = []
     d = report.diagnosis
     if d:
-        text = f"{d.primary} (confidence {d.confidence:.2f})" + "".join(f"; {i.label} {i.probability:.2f}" for i in d.differential)
+        text = f"{clean(d.primary)} (confidence {d.confidence:.2f})" + "".join(f"; {clean(i.label)} {i.probability:.2f}" for i in d.differential)
         items.append(hd.sr.TextContentItem(name=coded("DIAGNOSIS", EVLF_SCHEME, "Model diagnosis"), value=text, relationship_type="CONTAINS"))
     for n, step in enumerate(report.reasoning, start=1):
-        items.append(hd.sr.TextContentItem(name=coded("REASONING", EVLF_SCHEME, "Model reasoning step"), value=f"{n}. {step.text}", relationship_type="CONTAINS"))
+        items.append(hd.sr.TextContentItem(name=coded("REASONING", EVLF_SCHEME, "Model reasoning step"), value=f"{n}. {clean(step.text, '-')}", relationship_type="CONTAINS"))
     if not items:
         return None
     container = hd.sr.ContainerContentItem(name=coded(QUALITATIVE[0], "UMLS", QUALITATIVE[1]), relationship_type="CONTAINS")

@@ -19,7 +19,7 @@ from evlf.core.errors import ConfigError, InputError
 from evlf.core.exporter import Exporter, ExportOptions
 from evlf.core.hookspecs import hookimpl
 from evlf.core.types import Finding, Report
-from evlf.plugins.exporters.dicom_common import code_system, final_boxes
+from evlf.plugins.exporters.dicom_common import clean, code_system, final_boxes
 from evlf.plugins.exporters.fhir_dicom import imaging_study, patient, read_dicom_headers
 
 NAME = "fhir"
@@ -75,6 +75,7 @@ def subject_reference(report: Report, options: ExportOptions, add: Callable[[dic
 
 def coding(code: str | None, label: str, system: str | None) -> dict[str, Any]:
     """A CodeableConcept in the label's standard system where known, else in evlf's own system."""
+    label = clean(label)
     if code and system and system.upper() in SYSTEMS:
         return {"coding": [{"system": SYSTEMS[system.upper()], "code": code, "display": label}], "text": label}
     return {"coding": [{"system": EVLF_SYSTEM, "code": code or label, "display": label}], "text": label}
@@ -127,7 +128,7 @@ def diagnostic_report(report: Report, subject: str | None, observations: list[st
         "result": [{"reference": o} for o in observations],
     }
     if d:
-        resource["conclusion"] = f"{d.primary} (confidence {d.confidence:.2f}; AI result, not verified by a clinician)"
+        resource["conclusion"] = f"{clean(d.primary)} (confidence {d.confidence:.2f}; AI result, not verified by a clinician)"
         resource["conclusionCode"] = [coding(d.code, d.primary, code_system(report.specialties[0] if report.specialties else None, d.primary, d.code))]
     if subject:
         resource["subject"] = {"reference": subject}

@@ -100,3 +100,30 @@ def test_sr_takes_the_sources_from_the_options(tmp_path: Path, source, report_on
     with pytest.raises(InputError, match="missing"):
         report.export("dicom-sr")
     assert isinstance(report.export("dicom-sr", sources=[moved]), bytes)
+
+
+def test_sr_of_a_report_without_findings_says_so_and_validates(tmp_path: Path, source, report_on, dciodvfy) -> None:
+    report = report_on(source("cr"))
+    report = report.model_copy(update={"findings": [], "reasoning": []})
+    out = tmp_path / "sr.dcm"
+    report.export("dicom-sr", out)
+    (group,) = hd.sr.srread(out).content.get_image_measurement_groups()
+    assert group.finding_type.value == "NO-FINDINGS"
+    assert dciodvfy(out) == []
+
+
+def test_model_text_is_made_safe_for_dicom_and_fhir(tmp_path: Path, source, report_on, dciodvfy) -> None:
+    """An untrained model's text (control characters, backslashes, empty names, non-ASCII) still gives valid files."""
+    from fhir.resources.R4B.bundle import Bundle
+
+    report = report_on(source("ct"))
+    odd = "  ma\\ss\x00 \n naïve  "
+    findings = [f.model_copy(update={"label": odd, "code": None}) for f in report.findings]
+    diagnosis = report.diagnosis.model_copy(update={"primary": " \n ", "code": None})
+    report = report.model_copy(update={"findings": findings, "diagnosis": diagnosis})
+    for name in ("dicom-sr", "dicom-seg"):
+        report.export(name, tmp_path / f"{name}.dcm")
+        assert dciodvfy(tmp_path / f"{name}.dcm") == []
+    (group, _) = hd.sr.srread(tmp_path / "dicom-sr.dcm").content.get_planar_roi_measurement_groups()
+    assert group.finding_type.meaning == "ma/ss naïve"
+    Bundle.model_validate_json(report.export("fhir", subject="Patient/p1"))

@@ -1,0 +1,64 @@
+"""The exporters as an extension point: `evlf exporters list`, `evlf diagnose --export NAME=PATH`, the server's format, the Python API."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import highdicom as hd
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+from pydicom.data import get_testdata_file
+
+from evlf.core.errors import ConfigError
+from evlf.core.types import Report
+
+CLINICAL = {"dicom-sr": "application/dicom", "dicom-seg": "application/dicom", "fhir": "application/fhir+json"}
+
+
+def evlf(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "evlf", *args], capture_output=True, text=True, env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+
+
+def test_exporters_list_names_every_registered_exporter() -> None:
+    out = evlf("exporters", "list", "--json")
+    assert out.returncode == 0, out.stderr
+    rows = {r["name"]: r for r in json.loads(out.stdout)}
+    assert {"json", "markdown", "html"} <= rows.keys()
+    assert {name: rows[name]["media_type"] for name in CLINICAL} == CLINICAL
+    assert rows["fhir"]["plugin"].endswith("exporters.fhir")
+
+
+@pytest.mark.parametrize(("spec", "message"), [("nope=x.out", "unknown exporter 'nope'"), ("fhir", "expected NAME=PATH")])
+def test_diagnose_refuses_a_bad_export_before_running(spec: str, message: str, tmp_path: Path) -> None:
+    out = evlf("diagnose", get_testdata_file("CT_small.dcm"), "--backend", "tiny", "--export", spec)
+    assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+    assert "done ingest" not in out.stderr
+
+
+def test_diagnose_writes_every_export_target(tmp_path: Path) -> None:
+    sr, bundle, report = tmp_path / "sr.dcm", tmp_path / "bundle.json", tmp_path / "report.json"
+    out = evlf(
+        "diagnose", get_testdata_file("CT_small.dcm"), "--backend", "tiny", "--graph", "direct", "-k", "0",
+        "--out", str(report), "--export", f"dicom-sr={sr}", "--export", f"fhir={bundle}", "--subject", "Patient/p1",
+    )
+    assert out.returncode == 0, out.stderr
+    written = Report.model_validate_json(report.read_text())
+    assert len(hd.sr.srread(sr).content.get_planar_roi_measurement_groups()) == sum(1 for f in written.findings if f.refined_box or f.boxes)
+    parsed = Bundle.model_validate_json(bundle.read_text())
+    assert sum(e.resource.get_resource_type() == "Observation" for e in parsed.entry) == len(written.findings)
+    assert f"wrote dicom-sr: {sr}" in out.stdout
+
+
+def test_unknown_exporter_in_the_python_api_names_the_known_ones(report_on, source) -> None:
+    with pytest.raises(ConfigError, match="dicom-seg"):
+        report_on(source("ct")).export("nope")
+
+
+def test_python_api_writes_the_file_it_returns(report_on, source, tmp_path: Path) -> None:
+    content = report_on(source("mr")).export("dicom-sr", tmp_path / "sr.dcm")
+    assert isinstance(content, bytes) and (tmp_path / "sr.dcm").read_bytes() == content
+    html = report_on(source("mr")).export("html")
+    assert isinstance(html, str) and "<html" in html.lower()
