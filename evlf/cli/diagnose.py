@@ -55,6 +55,10 @@ def diagnose(
     study_id: str | None = typer.Option(None, "--id", help="Study id (default: derived from the file paths)."),
 ) -> None:
     """Read the images and write a reasoned, grounded report."""
+    from evlf.cli.exporters import parse_settings, parse_targets, write_targets
+
+    targets = parse_targets(export, {"json": out, "markdown": markdown, "html": html})
+    export_options = {"subject": subject, "allow_patient_identity": allow_patient_identity, "settings": parse_settings(export_setting)}
     from evlf.agents.context import Context
     from evlf.agents.pipeline import Pipeline
     from evlf.core.types import Study
@@ -76,10 +80,6 @@ def diagnose(
         if checkpoint is None:
             raise InputError("--review", "needs --checkpoint PATH so the paused run can be resumed")
     context = Context.model_validate(settings)
-    from evlf.cli.exporters import parse_settings, parse_targets, write_targets
-
-    targets = parse_targets(export, {"json": out, "markdown": markdown, "html": html})
-    export_options = {"subject": subject, "allow_patient_identity": allow_patient_identity, "settings": parse_settings(export_setting)}
     chosen_task = task or ("vqa" if question else "diagnosis")
     metadata = {"modality": modality} if modality else {}
     kwargs: dict[str, Any] = {"task": chosen_task, "question": question, "specialty": specialty, "metadata": metadata}

@@ -126,7 +126,8 @@ def finding_type(finding: Finding) -> Any:
 
 def procedure(sources: list[Source]) -> Any:
     modality = str(sources[0].dataset.get("Modality", "")).upper()
-    return coded(*PROCEDURES.get(modality, IMAGING)[:1], "SCT", PROCEDURES.get(modality, IMAGING)[1])
+    value, meaning = PROCEDURES.get(modality, IMAGING)
+    return coded(value, "SCT", meaning)
 
 
 def final_boxes(finding: Finding) -> list[Box]:
@@ -154,7 +155,7 @@ def algorithm(report: Report) -> Any:
     return AlgorithmIdentificationSequence(name=p.model_id[:64], family=family, version=version, parameters=params)
 
 
-def series_kwargs(report: Report, description: str) -> dict[str, Any]:
+def series_kwargs(description: str) -> dict[str, Any]:
     """The instance attributes both objects share: new UIDs, evlf as manufacturer, the model as device."""
     from highdicom import UID
 

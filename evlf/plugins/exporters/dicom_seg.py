@@ -68,7 +68,7 @@ def export_seg(report: Report, options: ExportOptions) -> bytes:
             software_versions=f"evlf {p.evlf_version}",
             device_serial_number=(p.weights_sha256 or "unknown")[:64],
             pixel_measures=pixel_measures(hd, sources[0].dataset),
-            **series_kwargs(report, "evlf AI segmentation (not for clinical use)"),
+            **series_kwargs("evlf AI segmentation (not for clinical use)"),
         )
     except ValueError as exc:
         raise InputError(NAME, f"highdicom cannot derive a Segmentation from this source ({' '.join(str(exc).split())})") from None

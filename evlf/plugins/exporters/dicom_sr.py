@@ -66,16 +66,16 @@ def build_sr(hd: Any, report: Report, sources: list[Source]) -> bytes:
     p = report.provenance
     device = hd.sr.DeviceObserverIdentifyingAttributes(
         uid=device_uid(report),
-        name=p.model_id[:64],
+        name=clean(p.model_id)[:64],
         manufacturer_name="evlf",
-        model_name=(p.model_family or p.model_id)[:64],
+        model_name=clean(p.model_family or p.model_id)[:64],
         serial_number=(p.weights_sha256 or "unknown")[:64],
     )
     observer = hd.sr.ObserverContext(observer_type=hd.sr.CodedConcept("121007", "DCM", "Device"), observer_identifying_attributes=device)
     content = hd.sr.MeasurementReport(
         observation_context=hd.sr.ObservationContext(observer_device_context=observer),
         procedure_reported=procedure(sources),
-        imaging_measurements=groups or None,
+        imaging_measurements=groups,
     )
     evaluations = text_items(hd, report)
     if evaluations:
@@ -83,7 +83,7 @@ def build_sr(hd: Any, report: Report, sources: list[Source]) -> bytes:
     sr = hd.sr.Comprehensive3DSR(
         evidence=[s.dataset for s in sources],
         content=content[0],
-        **series_kwargs(report, "evlf AI result (not for clinical use)"),
+        **series_kwargs("evlf AI result (not for clinical use)"),
         is_complete=False,
         is_final=False,
         is_verified=False,
@@ -97,6 +97,7 @@ def finding_groups(hd: Any, report: Report, finding: Finding, n: int, sources: l
     common = {
         "tracking_identifier": tracking,
         "finding_type": finding_type(finding),
+        "algorithm_id": algorithm_id(hd, report),
         "measurements": [confidence(hd, report, finding)],
         "qualitative_evaluations": [verification(hd, finding)],
     }
@@ -137,12 +138,14 @@ def confidence(hd: Any, report: Report, finding: Finding) -> Any:
         name=coded(CONFIDENCE[0], EVLF_SCHEME, CONFIDENCE[1]),
         value=round(finding.confidence, 4),
         unit=coded("1", "UCUM", "no units"),
-        algorithm_id=hd.sr.AlgorithmIdentification(name=report.provenance.model_id[:64], version=algorithm_version(report)),
+        algorithm_id=algorithm_id(hd, report),
     )
 
 
-def algorithm_version(report: Report) -> str:
-    return (report.provenance.weights_sha256 or f"evlf {report.provenance.evlf_version}")[:64]
+def algorithm_id(hd: Any, report: Report) -> Any:
+    """TID 4019: the model by name, its weights' hash as version."""
+    p = report.provenance
+    return hd.sr.AlgorithmIdentification(name=clean(p.model_id)[:64], version=(p.weights_sha256 or f"evlf {p.evlf_version}")[:64])
 
 
 def verification(hd: Any, finding: Finding) -> Any:

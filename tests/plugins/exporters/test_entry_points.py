@@ -40,11 +40,14 @@ def test_diagnose_refuses_a_bad_export_before_running(spec: str, message: str, t
 
 def test_diagnose_writes_every_export_target(tmp_path: Path) -> None:
     sr, bundle, report = tmp_path / "sr.dcm", tmp_path / "bundle.json", tmp_path / "report.json"
-    out = evlf(
-        "diagnose", get_testdata_file("CT_small.dcm"), "--backend", "tiny", "--graph", "direct", "-k", "0",
-        "--out", str(report), "--export", f"dicom-sr={sr}", "--export", f"fhir={bundle}", "--subject", "Patient/p1",
-    )
-    assert out.returncode == 0, out.stderr
+    from typer.testing import CliRunner
+
+    from evlf.cli import app
+
+    args = ["diagnose", get_testdata_file("CT_small.dcm"), "--backend", "tiny", "--graph", "direct", "-k", "0"]
+    args += ["--out", str(report), "--export", f"dicom-sr={sr}", "--export", f"fhir={bundle}", "--subject", "Patient/p1"]
+    out = CliRunner().invoke(app, args)  # in-process: the tiny model is built once per test session
+    assert out.exit_code == 0, out.output
     written = Report.model_validate_json(report.read_text())
     assert len(hd.sr.srread(sr).content.get_planar_roi_measurement_groups()) == sum(1 for f in written.findings if f.refined_box or f.boxes)
     parsed = Bundle.model_validate_json(bundle.read_text())
