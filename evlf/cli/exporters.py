@@ -59,11 +59,15 @@ def parse_settings(specs: list[str]) -> dict[str, str]:
 
 
 def write_targets(report: Any, targets: list[tuple[str, Path]], options: Any) -> None:
-    """Write every target; a report an exporter cannot express is an InputError naming the exporter."""
+    """Write every target; with both DICOM objects, the SEG first and the SR's ROIs referencing its segments."""
     from evlf.core.exporter import export_report
 
-    for name, path in targets:
-        export_report(report, name, path, options)
+    seg = next((path for name, path in targets if name == "dicom-seg"), None)
+    for name, path in sorted(targets, key=lambda t: t[0] != "dicom-seg"):
+        opts = options
+        if name == "dicom-sr" and seg is not None and "segmentation" not in options.settings:
+            opts = options.model_copy(update={"settings": {**options.settings, "segmentation": str(seg)}})
+        export_report(report, name, path, opts)
 
 
 def register(app: typer.Typer) -> None:

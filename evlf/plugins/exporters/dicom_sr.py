@@ -51,16 +51,33 @@ NO_FINDINGS = ("NO-FINDINGS", "The model reported no finding")
 def export_sr(report: Report, options: ExportOptions) -> bytes:
     hd = require_highdicom(NAME)
     sources = load_sources(report, options, NAME)
+    segmentation = read_segmentation(hd, options.settings.get("segmentation"))
     try:
-        return build_sr(hd, report, sources)
+        return build_sr(hd, report, sources, segmentation)
     except ValueError as exc:
         raise InputError(NAME, f"highdicom cannot write this report as TID 1500 ({' '.join(str(exc).split())})") from None
 
 
-def build_sr(hd: Any, report: Report, sources: list[Source]) -> bytes:
+def read_segmentation(hd: Any, path: str | None) -> Any:
+    """The dicom-seg file of the same report, whose segments the ROIs then reference (settings {"segmentation": PATH})."""
+    if not path:
+        return None
+    try:
+        return hd.seg.segread(path)
+    except (OSError, ValueError, AttributeError) as exc:
+        raise InputError(path, f"{NAME}: cannot read the segmentation to reference ({' '.join(str(exc).split())})") from None
+
+
+def build_sr(hd: Any, report: Report, sources: list[Source], segmentation: Any = None) -> bytes:
+    described = [] if segmentation is None else [segmentation.get_segment_description(k) for k in segmentation.segment_numbers]
+    segments = {d.tracking_uid: d.segment_number for d in described}
     groups = []
     for n, finding in enumerate(report.findings):
-        groups += finding_groups(hd, report, finding, n, sources)
+        segment = segments.get(tracking_uid(report, n, finding))
+        if segment is not None:
+            groups.append(segment_group(hd, report, finding, n, segmentation, segment, sources))
+        else:
+            groups += finding_groups(hd, report, finding, n, sources)
     if not groups:  # TID 1500 needs a measurement group: say plainly that the model reported none
         groups = [no_findings(hd, report)]
     p = report.provenance
@@ -81,7 +98,7 @@ def build_sr(hd: Any, report: Report, sources: list[Source]) -> bytes:
     if evaluations:
         content[0].ContentSequence.append(evaluations)
     sr = hd.sr.Comprehensive3DSR(
-        evidence=[s.dataset for s in sources],
+        evidence=[s.dataset for s in sources] + ([segmentation] if segments else []),
         content=content[0],
         **series_kwargs("evlf AI result (not for clinical use)"),
         is_complete=False,
@@ -91,16 +108,39 @@ def build_sr(hd: Any, report: Report, sources: list[Source]) -> bytes:
     return to_bytes(sr)
 
 
-def finding_groups(hd: Any, report: Report, finding: Finding, n: int, sources: list[Source]) -> list[Any]:
-    """One TID 1410 group per box of the finding (one TID 1501 group when it has none), sharing a tracking UID."""
-    tracking = hd.sr.TrackingIdentifier(uid=tracking_uid(report, n, finding), identifier=tracking_id(n, finding))
-    common = {
-        "tracking_identifier": tracking,
+def group_content(hd: Any, report: Report, finding: Finding, n: int) -> dict[str, Any]:
+    """What every group of a finding says: tracking, finding type, algorithm, confidence, verification status."""
+    return {
+        "tracking_identifier": hd.sr.TrackingIdentifier(uid=tracking_uid(report, n, finding), identifier=tracking_id(n, finding)),
         "finding_type": finding_type(finding),
         "algorithm_id": algorithm_id(hd, report),
         "measurements": [confidence(hd, report, finding)],
         "qualitative_evaluations": [verification(hd, finding)],
     }
+
+
+def segment_group(hd: Any, report: Report, finding: Finding, n: int, segmentation: Any, segment: int, sources: list[Source]) -> Any:
+    """A TID 1410 group whose ROI is the finding's segment in the SEG (TID 1500 allows a segment instead of a region)."""
+    reference = hd.sr.ReferencedSegmentationFrame.from_segmentation(segmentation, segment_number=segment)
+    # highdicom 0.28 writes the SEG frame number beside the segment number (invalid together) and copies the SEG's
+    # frame number into the source image reference; the source's own frame (or none for single-frame) is right.
+    frames = {str(s.dataset.SOPInstanceUID): s.frame_number for s in sources}
+    for item in reference:
+        for ref in item.ReferencedSOPSequence:
+            if ref.ReferencedSOPInstanceUID == segmentation.SOPInstanceUID:
+                if "ReferencedFrameNumber" in ref and "ReferencedSegmentNumber" in ref:
+                    del ref.ReferencedSegmentNumber
+            elif ref.ReferencedSOPInstanceUID in frames:
+                if frames[ref.ReferencedSOPInstanceUID] is None:
+                    ref.pop("ReferencedFrameNumber", None)
+                else:
+                    ref.ReferencedFrameNumber = frames[ref.ReferencedSOPInstanceUID]
+    return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(referenced_segment=reference, **group_content(hd, report, finding, n))
+
+
+def finding_groups(hd: Any, report: Report, finding: Finding, n: int, sources: list[Source]) -> list[Any]:
+    """One TID 1410 group per box of the finding (one TID 1501 group when it has none), sharing a tracking UID."""
+    common = group_content(hd, report, finding, n)
     boxes = final_boxes(finding)
     if not boxes:
         return [hd.sr.MeasurementsAndQualitativeEvaluations(**common)]

@@ -82,3 +82,25 @@ def test_seg_refuses_a_report_with_nothing_to_segment(tmp_path: Path, source, re
 def test_seg_refuses_a_non_dicom_source(png_source: Path, report_on) -> None:
     with pytest.raises(InputError, match="needs DICOM input"):
         report_on(png_source).export("dicom-seg")
+
+
+@pytest.mark.parametrize("kind", ["ct", "multiframe"])
+def test_sr_rois_can_reference_the_seg_segments(kind: str, tmp_path: Path, source, report_on, dciodvfy) -> None:
+    report = report_on(source(kind), frame=FRAMES.get(kind), boxless=True)
+    seg_path, sr_path = tmp_path / "seg.dcm", tmp_path / "sr.dcm"
+    report.export("dicom-seg", seg_path)
+    report.export("dicom-sr", sr_path, settings={"segmentation": str(seg_path)})
+    seg = hd.seg.segread(seg_path)
+    groups = hd.sr.srread(sr_path).content.get_planar_roi_measurement_groups()
+    assert [g.reference_type.value for g in groups] == ["121214", "121214"]  # DCM "Referenced Segmentation Frame"
+    for number, group in enumerate(groups, start=1):
+        assert group.referenced_segmentation_frame.referenced_sop_instance_uid == seg.SOPInstanceUID
+        ref = group.referenced_segmentation_frame
+        (frame,) = ref.referenced_frame_numbers
+        item = seg.PerFrameFunctionalGroupsSequence[int(frame) - 1]
+        assert item.SegmentIdentificationSequence[0].ReferencedSegmentNumber == number
+        source_ref = ref.source_image_for_segmentation.ReferencedSOPSequence[0]
+        assert source_ref.get("ReferencedFrameNumber") == (FRAMES[kind] + 1 if kind in FRAMES else None)
+        assert group.tracking_uid == seg.get_segment_description(number).tracking_uid
+    assert len(hd.sr.srread(sr_path).content.get_image_measurement_groups()) == 1  # the boxless finding
+    assert dciodvfy(sr_path) == []

@@ -65,3 +65,15 @@ def test_python_api_writes_the_file_it_returns(report_on, source, tmp_path: Path
     assert isinstance(content, bytes) and (tmp_path / "sr.dcm").read_bytes() == content
     html = report_on(source("mr")).export("html")
     assert isinstance(html, str) and "<html" in html.lower()
+
+
+def test_cli_targets_write_the_seg_first_and_the_sr_references_it(report_on, source, tmp_path: Path) -> None:
+    from evlf.cli.exporters import parse_targets, write_targets
+    from evlf.core.exporter import ExportOptions
+
+    sr, seg = tmp_path / "sr.dcm", tmp_path / "seg.dcm"
+    targets = parse_targets([f"dicom-sr={sr}", f"dicom-seg={seg}"], {"json": tmp_path / "r.json", "markdown": None})
+    assert [name for name, _ in targets] == ["json", "dicom-sr", "dicom-seg"]
+    write_targets(report_on(source("ct")), targets, ExportOptions())
+    groups = hd.sr.srread(sr).content.get_planar_roi_measurement_groups()
+    assert {g.referenced_segmentation_frame.referenced_sop_instance_uid for g in groups} == {hd.seg.segread(seg).SOPInstanceUID}
