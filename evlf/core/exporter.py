@@ -29,7 +29,7 @@ class ExportOptions(BaseModel):
     `settings` holds exporter-specific choices (e.g. {"fhir_version": "R5"}).
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")  # a misspelt option is an error, not ignored
 
     sources: list[Path] | None = None
     images: list[Any] = Field(default_factory=list)

@@ -77,3 +77,10 @@ def test_cli_targets_write_the_seg_first_and_the_sr_references_it(report_on, sou
     write_targets(report_on(source("ct")), targets, ExportOptions())
     groups = hd.sr.srread(sr).content.get_planar_roi_measurement_groups()
     assert {g.referenced_segmentation_frame.referenced_sop_instance_uid for g in groups} == {hd.seg.segread(seg).SOPInstanceUID}
+
+
+def test_a_misspelt_export_option_is_an_error(report_on, source) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="allow_patient_identiy"):
+        report_on(source("ct")).export("fhir", allow_patient_identiy=True)
