@@ -14,6 +14,7 @@ from fastapi import FastAPI, File, Form, HTTPException, UploadFile
 from fastapi.responses import Response
 
 from evlf import __version__
+from evlf.agents import defaults
 from evlf.agents.context import Context
 from evlf.core.errors import ConfigError, EvlfError, InputError
 from evlf.core.exporter import ExportOptions, export_report
@@ -33,6 +34,8 @@ def create_app(context: Context | None = None, upload_dir: Path | None = None) -
         if graph not in pipelines:
             pipelines[graph] = Pipeline(graph, ctx)
         return pipelines[graph]
+
+    pipeline(defaults.GRAPH)  # a configuration that cannot run fails at startup (ConfigError), not on the first request
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
@@ -60,7 +63,7 @@ def create_app(context: Context | None = None, upload_dir: Path | None = None) -
     @app.post("/v1/diagnose", response_model=None)
     async def diagnose(
         files: list[UploadFile] = File(...),
-        graph: str = Form("full"),
+        graph: str = Form(defaults.GRAPH),
         specialty: str | None = Form(None),
         question: str | None = Form(None),
         task: str | None = Form(None),

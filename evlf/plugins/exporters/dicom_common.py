@@ -14,7 +14,7 @@ from typing import Any
 
 from evlf.core.errors import ConfigError, InputError
 from evlf.core.exporter import ExportOptions
-from evlf.core.imaging.guards import sha256_file
+from evlf.core.hashing import sha256_file
 from evlf.core.types import Box, Finding, Report
 
 #: Private coding scheme for what no standard code names (DICOM PS3.16 8.2: private schemes start with "99").

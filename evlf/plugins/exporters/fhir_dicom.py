@@ -7,7 +7,7 @@ from typing import Any
 
 from evlf.core.errors import InputError
 from evlf.core.exporter import ExportOptions
-from evlf.core.imaging.guards import sha256_file
+from evlf.core.hashing import sha256_file
 from evlf.core.types import Report
 
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
