@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "evlf.cli.plugins",
     "evlf.cli.cases",
     "evlf.cli.diagnose",
+    "evlf.cli.exporters",
     "evlf.cli.evaluate",
     "evlf.cli.batch",
     "evlf.cli.train",

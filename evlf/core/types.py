@@ -294,6 +294,12 @@ class Report(BaseModel):
                 raise ValueError(f"reasoning cites findings {bad} but the report has {n}")
         return self
 
+    def export(self, name: str, path: str | Path | None = None, **options: Any) -> str | bytes:
+        """Write this report with the exporter `name` (see `evlf exporters list`); options as in `ExportOptions`."""
+        from evlf.core.exporter import ExportOptions, export_report
+
+        return export_report(self, name, path, ExportOptions(**options))
+
 
 def report_json_schema() -> dict[str, Any]:
     """The Report JSON Schema with its version, as `evlf schema report` prints it."""
