@@ -38,7 +38,10 @@ class Runners:
     """The shared Pipeline (and its runner) of each graph, built on first use; the default one at startup."""
 
     def __init__(self, ctx: Context, settings: ServerSettings, backend: Any = None) -> None:
-        self.ctx, self.settings, self.backend = ctx, settings, backend
+        from evlf.agents.resources import build_backend
+
+        # the model loads now, once, for every graph: a bad configuration stops the start, not the first request
+        self.ctx, self.settings, self.backend = ctx, settings, backend or build_backend(ctx)
         self._runners: dict[str, GraphRunner] = {}
         self._lock = threading.Lock()
 
@@ -54,7 +57,7 @@ class Runners:
     def close(self) -> None:
         with self._lock:
             for runner in self._runners.values():
-                runner.close(self.settings.shutdown_grace_s)
+                runner.close(timeout_s=5.0)
 
 
 def create_app(
