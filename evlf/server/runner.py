@@ -49,7 +49,7 @@ class Job:
 class GraphRunner:
     """Runs one Pipeline's studies in rounds on a worker thread."""
 
-    def __init__(self, pipeline: Any, max_batch: int = 16, window_s: float = 0.02) -> None:
+    def __init__(self, pipeline: Any, max_batch: int, window_s: float) -> None:
         self.pipeline = pipeline
         self.max_batch = max_batch
         self.window_s = window_s
@@ -79,19 +79,20 @@ class GraphRunner:
             first = self._queue.get()
             if first is None:
                 return self._drain()
-            if last_round > 1 and self.window_s:
-                time.sleep(self.window_s)  # under load the next requests are a few ms away: wait for them
-            jobs, stop = self._take(first)
+            jobs, stop = self._take(first, expect=min(last_round, self.max_batch))
             last_round = len(jobs)
             self._round(jobs)
             if stop:
                 return self._drain()
 
-    def _take(self, first: Job) -> tuple[list[Job], bool]:
+    def _take(self, first: Job, expect: int) -> tuple[list[Job], bool]:
+        """`first` and what else is queued; under load (the last round had company) wait up to the window for as many."""
         jobs = [first]
+        deadline = time.monotonic() + (self.window_s if expect > 1 else 0.0)
         while len(jobs) < self.max_batch:
+            wait = deadline - time.monotonic() if len(jobs) < expect else 0.0
             try:
-                job = self._queue.get_nowait()
+                job = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
             except queue.Empty:
                 break
             if job is None:

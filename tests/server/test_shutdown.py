@@ -12,6 +12,7 @@ import threading
 import time
 
 import httpx
+import pytest
 
 
 def _free_port() -> int:
@@ -33,6 +34,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float = 90) -> No
     raise AssertionError("the server did not come up")
 
 
+@pytest.mark.slow
 def test_sigterm_stops_the_server_and_removes_every_upload(tmp_path, bodies):
     uploads = tmp_path / "uploads"
     uploads.mkdir()
