@@ -22,11 +22,10 @@ def check_token(request: Request, settings: ServerSettings) -> None:
 
 
 def client_key(request: Request) -> str:
-    """The token when there is one (hashed: keys are kept in memory), else the client address."""
-    auth = request.headers.get("authorization")
-    if auth:
-        return hashlib.sha256(auth.encode()).hexdigest()[:16]
-    return request.client.host if request.client else "unknown"
+    """The client's address and (hashed: keys stay in memory) the token it sends, so a shared token is not a shared limit."""
+    host = request.client.host if request.client else "unknown"
+    auth = request.headers.get("authorization", "")
+    return f"{host}/{hashlib.sha256(auth.encode()).hexdigest()[:16]}"
 
 
 class RateLimiter:

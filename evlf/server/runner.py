@@ -56,6 +56,9 @@ class GraphRunner:
         self.rounds: list[int] = []  # round sizes, for benchmarks and tests
         self._queue: queue.Queue[Job | None] = queue.Queue()
         self._closing = threading.Event()
+        self._count_lock = threading.Lock()
+        self._outstanding = 0  # requests waiting or running
+        self._peak = 0  # the most outstanding at once since the last round started
         self._thread = threading.Thread(target=self._work, name=f"evlf-runner-{pipeline.graph_name}", daemon=True)
         self._thread.start()
 
@@ -64,8 +67,15 @@ class GraphRunner:
             raise Cancelled("the server is shutting down")
         loop = asyncio.get_running_loop()
         job = Job(study, loop, loop.create_future(), cancelled)
+        with self._count_lock:
+            self._outstanding += 1
+            self._peak = max(self._peak, self._outstanding)
         self._queue.put(job)
-        return await job.future
+        try:
+            return await job.future
+        finally:
+            with self._count_lock:
+                self._outstanding -= 1
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Stop taking work, stop the round in progress at its next step, and end the worker."""
@@ -74,19 +84,24 @@ class GraphRunner:
         self._thread.join(timeout_s)
 
     def _work(self) -> None:
-        last_round = 0
         while True:
             first = self._queue.get()
             if first is None:
                 return self._drain()
-            jobs, stop = self._take(first, expect=min(last_round, self.max_batch))
-            last_round = len(jobs)
+            with self._count_lock:  # the most requests in the server at once during the last round
+                clients, self._peak = self._peak, self._outstanding
+            jobs, stop = self._take(first, expect=min(clients, self.max_batch))
             self._round(jobs)
             if stop:
                 return self._drain()
 
     def _take(self, first: Job, expect: int) -> tuple[list[Job], bool]:
-        """`first` and what else is queued; under load (the last round had company) wait up to the window for as many."""
+        """`first` and what else is queued; under load wait up to the window for `expect` studies.
+
+        `expect` is the most requests the server held at once during the last round. Without the wait,
+        rounds settle into halves (2 + 2 for four clients): each round would start before the clients of
+        the one before have sent their next request.
+        """
         jobs = [first]
         deadline = time.monotonic() + (self.window_s if expect > 1 else 0.0)
         while len(jobs) < self.max_batch:

@@ -29,7 +29,7 @@ class ServerSettings(BaseModel):
     rate_burst: int = Field(20, ge=1)
     request_timeout_s: float = Field(300.0, gt=0)
     max_batch: int = Field(16, ge=1)  # studies that share one round of the Pipeline
-    batch_window_s: float = Field(0.25, ge=0)  # under load, how long a round waits for as many studies as the last one had
+    batch_window_s: float = Field(0.25, ge=0)  # under load, how long a round waits for as many requests as the server held during the last one
     shutdown_grace_s: float = Field(10.0, ge=0)
     upload_parent: Path | None = None  # where the private upload folder is made; None = the system temp dir
 

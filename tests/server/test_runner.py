@@ -101,3 +101,23 @@ def test_close_refuses_new_work_and_stops_the_round():
 
     assert asyncio.run(go()) < 1.0
     assert pipe.steps_done["long"] < 100
+
+
+def test_four_looping_clients_settle_into_rounds_of_four():
+    pipe = SteppingPipeline(steps=3, step_s=0.05)
+    runner = GraphRunner(pipe, max_batch=8, window_s=0.25)
+
+    async def client(name: str, start_delay: float) -> None:
+        await asyncio.sleep(start_delay)
+        for n in range(6):
+            await runner.run(study(f"{name}{n}"), threading.Event())
+            await asyncio.sleep(0.03)  # the client reads its answer and sends the next request
+
+    async def go():
+        # two arrive at once, two a little later: without the wait the rounds would stay 2 + 2
+        await asyncio.gather(client("a", 0), client("b", 0), client("c", 0.07), client("d", 0.07))
+
+    asyncio.run(go())
+    runner.close()
+    sizes = [len(r) for r in pipe.rounds]
+    assert sizes[2:5] == [4, 4, 4], sizes  # after the first rounds, until the early clients are done
