@@ -95,28 +95,7 @@ def create_app(
         check_token(request, settings)
         limiter.check(client_key(request))
 
-    @app.get("/healthz")
-    def healthz() -> dict[str, Any]:
-        return {"status": "ok", "version": __version__, "schema_version": SCHEMA_VERSION}
-
-    @app.get("/v1/schema/report", dependencies=[Depends(guard)])
-    def schema() -> dict[str, Any]:
-        return report_json_schema()
-
-    @app.get("/v1/graphs", dependencies=[Depends(guard)])
-    def graphs() -> list[dict[str, str]]:
-        from evlf.core.plugins import get_host
-
-        return [{"name": e.name, "version": e.obj.version, "description": e.obj.description} for e in get_host().registries.graphs.entries()]
-
-    @app.get("/v1/specialties", dependencies=[Depends(guard)])
-    def specialties() -> list[dict[str, Any]]:
-        from evlf.core.plugins import get_host
-
-        return [
-            {"name": e.name, "plugin": e.plugin, "modalities": list(e.obj.modalities), "labels": [lab.name for lab in e.obj.labels]}
-            for e in get_host().registries.specialties.entries()
-        ]
+    _catalogue(app, guard)
 
     @app.post("/v1/diagnose", dependencies=[Depends(limited)], openapi_extra=uploads.OPENAPI_BODY)
     async def diagnose(request: Request) -> Response:
@@ -131,6 +110,34 @@ def create_app(
             upload.remove()
 
     return app
+
+
+def _catalogue(app: FastAPI, guard: Any) -> None:
+    """The read-only endpoints: health (open to all), the Report schema, graphs and specialties."""
+    deps = [Depends(guard)]
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__, "schema_version": SCHEMA_VERSION}
+
+    @app.get("/v1/schema/report", dependencies=deps)
+    def schema() -> dict[str, Any]:
+        return report_json_schema()
+
+    @app.get("/v1/graphs", dependencies=deps)
+    def graphs() -> list[dict[str, str]]:
+        from evlf.core.plugins import get_host
+
+        return [{"name": e.name, "version": e.obj.version, "description": e.obj.description} for e in get_host().registries.graphs.entries()]
+
+    @app.get("/v1/specialties", dependencies=deps)
+    def specialties() -> list[dict[str, Any]]:
+        from evlf.core.plugins import get_host
+
+        return [
+            {"name": e.name, "plugin": e.plugin, "modalities": list(e.obj.modalities), "labels": [lab.name for lab in e.obj.labels]}
+            for e in get_host().registries.specialties.entries()
+        ]
 
 
 async def _receive(request: Request, upload: uploads.Upload, settings: ServerSettings) -> None:
