@@ -21,6 +21,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from evlf import __version__
 from evlf.agents.context import Context
@@ -145,6 +146,8 @@ async def _receive(request: Request, upload: uploads.Upload, settings: ServerSet
         await uploads.receive(request.stream(), request.headers.get("content-type", ""), upload, settings)
     except uploads.UploadRefused as exc:
         raise HTTPException(exc.status, exc.detail) from None
+    except ClientDisconnect:  # nobody to answer; the folder goes in the caller's `finally`
+        raise HTTPException(400, "the client disconnected during the upload") from None
 
 
 def _study(upload: uploads.Upload) -> Study:

@@ -83,3 +83,18 @@ def test_the_upload_folder_is_private_and_empty_after_each_response(live, bodies
     assert (ok.status_code, bad.status_code, unknown.status_code) == (200, 422, 422)
     assert "unknown form field 'colour'" in unknown.json()["detail"]
     assert list(root.iterdir()) == []
+
+
+def test_a_client_gone_mid_upload_leaves_nothing(live, bodies):
+    host, port = live.url.removeprefix("http://").split(":")
+    part = next(bodies.streamed_upload(0))
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        head = f"POST /v1/diagnose HTTP/1.1\r\nHost: {host}\r\nContent-Type: {bodies.multipart}\r\nContent-Length: {10 << 20}\r\n\r\n"
+        sock.sendall(head.encode() + part + bytes(1 << 20))
+        time.sleep(0.5)  # the server has the first megabyte on disk
+    deadline = time.monotonic() + 10
+    while _leftovers(live) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _leftovers(live) == []
+    with live.client() as c:
+        assert c.get("/healthz").status_code == 200
