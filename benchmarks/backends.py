@@ -49,8 +49,8 @@ def main() -> None:
 
     from evlf.core.answer import answer_json_schema
     from evlf.core.backends.base import GenerationRequest, Turn
-    from evlf.core.backends.tiny import TinyBackend
-    from evlf.core.constrained import GrammarLogitsProcessor
+    from evlf.plugins.backends.tiny import TinyBackend
+    from evlf.plugins.backends.constrained import GrammarLogitsProcessor
 
     cache = tempfile.mkdtemp(prefix="evlf-bench-")
     started = time.perf_counter()

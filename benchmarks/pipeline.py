@@ -57,7 +57,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from evlf.agents.pipeline import Pipeline
-    from evlf.core.backends.tiny import TinyBackend
+    from evlf.plugins.backends.tiny import TinyBackend
     from evlf.core.types import Study
 
     tmp = Path(tempfile.mkdtemp(prefix="evlf-bench-"))

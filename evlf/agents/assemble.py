@@ -1,24 +1,20 @@
-"""Build a Report from a draft: findings, diagnosis, reasoning steps that cite findings, provenance."""
+"""Build the Report from a specialist draft: one builder for the body, provenance added by the report node.
+
+The verify node checks `draft_report(...)` (what the report would say now);
+the report node finishes the same value with provenance and warnings.
+"""
 
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from evlf import __version__
+from evlf.agents import defaults
 from evlf.agents.context import Context
-from evlf.agents.state import Draft
+from evlf.agents.state import SpecialistDraft
+from evlf.core.backends.base import ModelIdentity
 from evlf.core.plugins import get_host
-from evlf.core.types import (
-    Diagnosis,
-    Exemplar,
-    Finding,
-    ImageSummary,
-    Provenance,
-    ReasoningStep,
-    Report,
-    Study,
-)
+from evlf.core.types import Finding, ImageSummary, Provenance, ReasoningStep, Report, Study
 
 UNTRAINED_WARNING = "the model is untrained (random weights): this report shows how evlf works and says nothing about the images"
 
@@ -36,60 +32,54 @@ def reasoning_steps(think: str, findings: list[Finding]) -> list[ReasoningStep]:
     return steps
 
 
-def provenance(ctx: Context, draft: Draft, graph: str, graph_version: str, timings: dict[str, float], usage: dict[str, float]) -> Provenance:
-    model: dict[str, Any] = draft.get("model") or {}
-    return Provenance(
-        evlf_version=__version__,
-        model_id=model.get("name", "none"),
-        model_family=model.get("family"),
-        weights_sha256=model.get("weights_sha256"),
-        trained=bool(model.get("trained", True)),
-        backend=ctx.backend,
-        prompt_version=draft.get("prompt_version"),
-        plugin_versions=get_host().plugin_versions(),
-        graph=graph,
-        graph_version=graph_version,
-        seed=ctx.seed,
-        timings_ms={k: round(v, 3) for k, v in timings.items()},
-        model_calls=int(usage.get("model_calls", 0)),
-        tokens_in=int(usage.get("tokens_in", 0)),
-        tokens_out=int(usage.get("tokens_out", 0)),
-    )
+def model_provenance(model: ModelIdentity | None) -> dict[str, object]:
+    """Which model answered; the demo weights are recognised by their hash, whatever backend loaded them."""
+    if model is None:
+        return {"model_id": "none"}
+    demo = defaults.is_demo_weights(model.weights_sha256)
+    return {
+        "model_id": defaults.DEMO_MODEL_NAME if demo else model.name,
+        "model_family": model.family,
+        "weights_sha256": model.weights_sha256,
+        "trained": model.trained,
+    }
 
 
-def assemble(
-    *,
-    study: Study,
-    images: list[ImageSummary],
-    draft: Draft,
-    specialties: list[str],
-    ctx: Context,
-    graph: str,
-    graph_version: str,
-    warnings: list[str],
-    timings: dict[str, float],
-    usage: dict[str, float],
-) -> Report:
-    findings: list[Finding] = list(draft.get("findings") or [])
-    diagnosis = Diagnosis.model_validate(draft["diagnosis"]) if draft.get("diagnosis") else None
-    prov = provenance(ctx, draft, graph, graph_version, timings, usage)
-    notes = list(dict.fromkeys(warnings))
-    if draft.get("error"):
-        notes.append(f"the model's answer could not be parsed: {draft['error']}")
-    if not prov.trained and UNTRAINED_WARNING not in notes:
-        notes.insert(0, UNTRAINED_WARNING)
-    exemplars: list[Exemplar] = list(draft.get("exemplars") or [])
+def draft_report(study: Study, images: list[ImageSummary], draft: SpecialistDraft, specialties: list[str], backend: str) -> Report:
+    """The report as the draft stands (what checks see); provenance holds the model only."""
     return Report(
         study_id=study.id,
         task=study.task,
         question=study.question,
-        answer=draft.get("answer"),
+        answer=draft.answer,
         specialties=specialties,
         images=images,
-        diagnosis=diagnosis,
-        findings=findings,
-        reasoning=reasoning_steps(draft.get("think") or "", findings),
-        exemplars=exemplars,
-        warnings=notes,
-        provenance=prov,
+        diagnosis=draft.diagnosis,
+        findings=draft.findings,
+        reasoning=reasoning_steps(draft.think, draft.findings),
+        exemplars=draft.exemplars,
+        provenance=Provenance(evlf_version=__version__, backend=backend, prompt_version=draft.prompt_version, **model_provenance(draft.model)),  # type: ignore[arg-type]
     )
+
+
+def finish_report(
+    report: Report, settings: Context, draft: SpecialistDraft, *, graph: str, graph_version: str,
+    warnings: list[str], timings: dict[str, float], usage: dict[str, float],
+) -> Report:
+    """The final report: the draft's report with the run's provenance and warnings."""
+    prov = report.provenance.model_copy(update={
+        "plugin_versions": get_host().plugin_versions(),
+        "graph": graph,
+        "graph_version": graph_version,
+        "seed": settings.seed,
+        "timings_ms": {k: round(v, 3) for k, v in timings.items()},
+        "model_calls": int(usage.get("model_calls", 0)),
+        "tokens_in": int(usage.get("tokens_in", 0)),
+        "tokens_out": int(usage.get("tokens_out", 0)),
+    })
+    notes = list(dict.fromkeys(warnings))
+    if draft.error:
+        notes.append(f"the model's answer could not be parsed: {draft.error}")
+    if not prov.trained and UNTRAINED_WARNING not in notes:
+        notes.insert(0, UNTRAINED_WARNING)
+    return report.model_copy(update={"provenance": prov, "warnings": notes})

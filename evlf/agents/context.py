@@ -10,15 +10,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from evlf.core.errors import InputError
+from evlf.agents import defaults
+from evlf.core.errors import ConfigError, InputError
 
 
 class Context(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    backend: str = "tiny"
+    backend: str = defaults.BACKEND  # `tiny` (untrained) only when asked for
     model: str | None = None  # local model directory (transformers) or served model name (openai)
     endpoint: str | None = None  # OpenAI-compatible base URL
     backend_options: dict[str, Any] = Field(default_factory=dict)
@@ -26,7 +27,7 @@ class Context(BaseModel):
     n_exemplars: int = Field(2, ge=0, le=16)
     case_store: str | None = None  # path of a case store; None = default store if it exists
     embedder: str | None = None  # None = the store's own embedder
-    refiner: str = "classical"
+    refiner: str = defaults.REFINER
     refiner_options: dict[str, Any] = Field(default_factory=dict)
     verify_iou: float | None = Field(None, ge=0.0, le=1.0)  # overrides the specialty's threshold
     adjust_iou: float | None = Field(None, ge=0.0, le=1.0)
@@ -35,7 +36,7 @@ class Context(BaseModel):
     seed: int = 0
     temperature: float = Field(0.0, ge=0.0)
     max_new_tokens: int = Field(384, gt=0)
-    constrained: bool = True  # generate under the answer schema where the backend can
+    constrained: bool = defaults.CONSTRAINED  # generate under the answer schema where the backend can
     closed_labels: bool = False  # with constrained: labels only from the specialty's label set
     review: bool = False  # pause before the final report for approval or edits (needs a checkpointer)
 
@@ -55,3 +56,15 @@ class Context(BaseModel):
 
     def key(self) -> str:
         return self.model_dump_json()
+
+    @classmethod
+    def build(cls, base: Context | dict[str, Any] | None = None, **overrides: Any) -> Context:
+        """`base` with `overrides` applied; a bad setting is a ConfigError that names it."""
+        settings = base.model_dump() if isinstance(base, Context) else dict(base or {})
+        settings.update(overrides)
+        try:
+            return cls.model_validate(settings)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'context'}: {e['msg']}" for e in exc.errors())
+            known = ", ".join(cls.model_fields)
+            raise ConfigError(f"invalid pipeline settings ({problems}); settings are: {known}") from None

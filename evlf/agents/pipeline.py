@@ -18,33 +18,18 @@ from typing import Any
 
 from langgraph.types import Command
 
-from evlf.agents import resources
+from evlf.agents import defaults, resources
 from evlf.agents.context import Context
+from evlf.agents.runtime import RunContext
+from evlf.agents.state import CHECKPOINT_TYPES
+from evlf.agents.threads import thread_id
 from evlf.core.backends.base import Backend
-from evlf.core.errors import EvlfError
+from evlf.core.errors import ConfigError, EvlfError
 from evlf.core.plugins import get_host
 from evlf.core.refine import Refiner
-from evlf.core import types as core_types
 from evlf.core.types import Report, Study
 
 Reviewer = Callable[[Report], dict[str, Any]]
-
-_CHECKPOINT_TYPES = (
-    core_types.Study,
-    core_types.ImageRef,
-    core_types.ImageSummary,
-    core_types.ImageMeta,
-    core_types.Finding,
-    core_types.Box,
-    core_types.Mask,
-    core_types.Exemplar,
-    core_types.Diagnosis,
-    core_types.DifferentialItem,
-    core_types.ReasoningStep,
-    core_types.Provenance,
-    core_types.Report,
-    core_types.CheckIssue,
-)
 
 
 class ReviewPending(EvlfError):
@@ -66,34 +51,41 @@ class NodeUpdate:
 
 
 class Pipeline:
+    """One graph with one configuration, checked when built.
+
+    `backend` and `refiner` take a registered name (`backend="transformers", model=DIR`)
+    or an instance; any other keyword is a Context setting. A configuration
+    that cannot run is a ConfigError here, before any node runs.
+    """
+
     def __init__(
         self,
-        graph: str = "full",
+        graph: str = defaults.GRAPH,
         context: Context | dict[str, Any] | None = None,
         *,
-        backend: Backend | None = None,
-        refiner: Refiner | None = None,
+        backend: Backend | str | None = None,
+        refiner: Refiner | str | None = None,
         checkpoint: str | Path | None = None,
         batch_window_s: float = 0.05,
         **overrides: Any,
     ) -> None:
-        if isinstance(context, dict):
-            context = Context(**context)
-        base = context or Context()
-        self.context = base.model_copy(update=overrides) if overrides else base
-        if overrides:
-            self.context = Context.model_validate(self.context.model_dump())
+        for key, value in (("backend", backend), ("refiner", refiner)):
+            if isinstance(value, str):
+                overrides[key] = value
+        self._backend = backend if isinstance(backend, Backend) else None
+        self._refiner = refiner if isinstance(refiner, Refiner) else None
+        for key, value in (("backend", backend), ("refiner", refiner)):
+            if value is not None and not isinstance(value, (str, Backend, Refiner)):
+                raise ConfigError(f"{key}= takes a registered name or an instance, not {type(value).__name__}")
+        self.context = Context.build(context, **overrides)
         self.graph_name = graph
         self.spec = get_host().registries.graphs.get(graph)
+        resources.check_config(self.context, backend=self._backend is None, refiner=self._refiner is None)
         self.checkpoint = Path(checkpoint) if checkpoint else None
-        self._backend = backend
         self.batch_window_s = batch_window_s
-        self._refiner = refiner
-        self._compiled: Any = None if self.checkpoint else self.spec.build()
         if self.context.review and not self.checkpoint:
-            raise EvlfError("review needs a checkpoint (Pipeline(checkpoint=PATH)) so the paused run can be resumed")
-
-    # -- resources ---------------------------------------------------------------------------
+            raise ConfigError("review needs a checkpoint (Pipeline(checkpoint=PATH)) so the paused run can be resumed")
+        self._compiled: Any = None if self.checkpoint else self.spec.build()
 
     def resources(self) -> resources.Resources:
         return resources.Resources(
@@ -110,7 +102,7 @@ class Pipeline:
 
         self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
         async with AsyncSqliteSaver.from_conn_string(str(self.checkpoint)) as saver:
-            saver.serde = JsonPlusSerializer(allowed_msgpack_modules=_CHECKPOINT_TYPES)
+            saver.serde = JsonPlusSerializer(allowed_msgpack_modules=CHECKPOINT_TYPES)
             yield self.spec.build(checkpointer=saver)
 
     # -- running -----------------------------------------------------------------------------
@@ -135,69 +127,62 @@ class Pipeline:
         res: resources.Resources | None = None,
         on_update: Callable[[NodeUpdate], None] | None = None,
     ) -> Report:
-        token = resources.install(res or self.resources())
+        run = RunContext(self.context, res or self.resources())
         try:
             async with self._graph() as graph:
-                return await self._run(graph, study, reviewer, fresh, on_update)
+                return await self._run(graph, run, study, reviewer, fresh, on_update)
         finally:
-            resources.uninstall(token)
+            run.forget(study)
 
     async def _run(
         self,
         graph: Any,
+        run: RunContext,
         study: Study,
         reviewer: Reviewer | None,
         fresh: bool,
         on_update: Callable[[NodeUpdate], None] | None,
     ) -> Report:
-        config: dict[str, Any] = {"configurable": {"thread_id": study.id}}
+        thread = thread_id(study, self.graph_name, self.spec.version, self.context, self._backend)
+        config: dict[str, Any] = {"configurable": {"thread_id": thread}}
         payload: Any = {"study": study}
         if self.checkpoint is not None:
             if fresh:
-                await graph.checkpointer.adelete_thread(study.id)
+                await graph.checkpointer.adelete_thread(thread)
             snapshot = await graph.aget_state(config)
             if snapshot.values and not snapshot.next and "report" in snapshot.values:
                 return snapshot.values["report"]  # finished earlier: the stored report
             if snapshot.next:
-                payload = None  # resume where the run stopped
-                pending = _pending_review(snapshot)
-                if pending is not None:
-                    if reviewer is None:
-                        raise ReviewPending(study.id, pending)
-                    payload = Command(resume=reviewer(pending))
-        final: Report | None = None
-        # with a checkpoint, each step is on disk before the next starts: a kill loses no finished step
-        options: dict[str, Any] = {"durability": "sync"} if self.checkpoint is not None else {}
+                payload = _resume(study, snapshot, reviewer)  # None: go on where the run stopped
         while True:
-            async for namespace, update in graph.astream(
-                payload,
-                config,
-                context=self.context,
-                stream_mode="updates",
-                subgraphs=True,
-                **options,
-            ):
-                if not isinstance(update, dict):
-                    continue
-                if not namespace and isinstance(update.get("report"), dict):
-                    final = update["report"].get("report", final)
-                if on_update is not None:
-                    for node in update:
-                        if node != "__interrupt__":
-                            on_update(NodeUpdate(study.id, node, tuple(n.split(":")[0] for n in namespace)))
+            final = await self._stream(graph, payload, config, run, study, on_update)
             if self.checkpoint is None:
                 break
             snapshot = await graph.aget_state(config)
-            pending = _pending_review(snapshot)
-            if pending is None:
+            if _pending_review(snapshot) is None:
+                final = snapshot.values.get("report")
                 break
-            if reviewer is None:
-                raise ReviewPending(study.id, pending)
-            payload = Command(resume=reviewer(pending))
-        if self.checkpoint is not None:
-            final = (await graph.aget_state(config)).values.get("report")
+            payload = _resume(study, snapshot, reviewer)
         if final is None:
             raise EvlfError(f"study {study.id}: the graph {self.graph_name!r} ended without a report")
+        return final
+
+    async def _stream(
+        self, graph: Any, payload: Any, config: dict[str, Any], run: RunContext, study: Study, on_update: Callable[[NodeUpdate], None] | None
+    ) -> Report | None:
+        """Run the graph until it ends or pauses; the report, when it was produced."""
+        final: Report | None = None
+        # with a checkpoint, each step is on disk before the next starts: a kill loses no finished step
+        options: dict[str, Any] = {"durability": "sync"} if self.checkpoint is not None else {}
+        async for namespace, update in graph.astream(payload, config, context=run, stream_mode="updates", subgraphs=True, **options):
+            if not isinstance(update, dict):
+                continue
+            if not namespace and isinstance(update.get("report"), dict):
+                final = update["report"].get("report", final)
+            if on_update is not None:
+                for node in update:
+                    if node != "__interrupt__":
+                        on_update(NodeUpdate(study.id, node, tuple(n.split(":")[0] for n in namespace)))
         return final
 
     def run_many(
@@ -227,7 +212,6 @@ class Pipeline:
         shared = self.resources()
         shared.get_backend()  # load the model once, before the studies race for it
         limit = asyncio.Semaphore(max(1, concurrency))
-
         batcher = shared.batcher()
 
         async def one(study: Study) -> Report:
@@ -244,6 +228,16 @@ class Pipeline:
                 if isinstance(r, BaseException):
                     raise r
         return list(results)
+
+
+def _resume(study: Study, snapshot: Any, reviewer: Reviewer | None) -> Any:
+    """What continues a stopped run: the reviewer's decision when it paused for review, else nothing."""
+    pending = _pending_review(snapshot)
+    if pending is None:
+        return None
+    if reviewer is None:
+        raise ReviewPending(study.id, pending)
+    return Command(resume=reviewer(pending))
 
 
 def _pending_review(snapshot: Any) -> Report | None:

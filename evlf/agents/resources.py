@@ -1,14 +1,14 @@
 """What nodes use but state must not hold: the backend, refiner, case store and decoded images.
 
-A Pipeline builds one `Resources` and installs it in a context variable for
-the duration of a run; nodes call `current()`. Models are cached per Context so
-repeated runs (and resumed runs) reuse what is loaded.
+A Pipeline builds one `Resources` per run (shared by the studies of
+`run_many`) and hands it to the graph in the runtime context
+(evlf.agents.runtime). Models are cached per Context so repeated and resumed
+runs reuse what is loaded.
 """
 
 from __future__ import annotations
 
-import contextvars
-import os
+import inspect
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -17,6 +17,8 @@ from typing import Any
 
 from evlf.agents.batching import MicroBatcher
 from evlf.agents.context import Context
+from evlf.agents import defaults
+from evlf.agents.defaults import default_store_path
 from evlf.core.backends.base import Backend
 from evlf.core.errors import ConfigError
 from evlf.core.plugins import get_host
@@ -37,21 +39,32 @@ def build_backend(ctx: Context) -> Backend:
         raise ConfigError(f"backend {ctx.backend!r} does not accept these options: {exc}") from None
 
 
+def check_config(ctx: Context, *, backend: bool = True, refiner: bool = True) -> None:
+    """Refuse a configuration that cannot run, before any node does, saying what to pass instead.
+
+    `backend`/`refiner` False: the Pipeline was given an instance, so the named one is not checked.
+    """
+    registries = get_host().registries
+    if refiner:
+        registries.refiners.get(ctx.refiner)
+    if not backend:
+        return
+    cls = registries.backends.get(ctx.backend)
+    if ctx.backend == defaults.BACKEND:
+        defaults.require_demo()
+    params = inspect.signature(cls.__init__).parameters
+    if "model" in params and params["model"].default is inspect.Parameter.empty and ctx.model is None:
+        raise ConfigError(f"backend {ctx.backend!r} needs a model: pass model=DIR (CLI: --model DIR)")
+    if ctx.model is not None and "endpoint" not in params and not Path(ctx.model).expanduser().is_dir():
+        raise ConfigError(f"{ctx.model}: no such model directory (backend {ctx.backend!r} loads models from local folders)")
+
+
 def build_refiner(ctx: Context) -> Refiner:
     cls = get_host().registries.refiners.get(ctx.refiner)
     try:
         return cls(**ctx.refiner_options)
     except TypeError as exc:
         raise ConfigError(f"refiner {ctx.refiner!r} does not accept these options: {exc}") from None
-
-
-def default_store_path() -> Path:
-    env = os.environ.get("EVLF_CASE_STORE")
-    if env:
-        return Path(env)
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("evlf")) / "cases"
 
 
 def open_store(ctx: Context) -> Any | None:
@@ -72,7 +85,7 @@ class ImageCache:
     def __init__(self, capacity: int = 64) -> None:
         self.capacity = capacity
         self._items: OrderedDict[tuple[str, int | None, float], LoadedImage] = OrderedDict()
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
 
     def load(self, ref: ImageRef) -> LoadedImage:
         from evlf.core.imaging import load_image
@@ -80,12 +93,12 @@ class ImageCache:
         path = Path(ref.path)
         mtime = path.stat().st_mtime if path.exists() else -1.0
         key = (str(path.resolve()), ref.frame, mtime)
-        with self._lock:
+        with self.lock:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key]
         image = load_image(path, ref.frame)
-        with self._lock:
+        with self.lock:
             self._items[key] = image
             while len(self._items) > self.capacity:
                 self._items.popitem(last=False)
@@ -102,22 +115,23 @@ class Resources:
     _store: Any = None
     _store_opened: bool = False
     _batcher: MicroBatcher | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    branches: dict[tuple[str, str], Any] = field(default_factory=dict)  # (study id, specialty) -> runtime.Branch
 
     def get_backend(self) -> Backend:
-        with self._lock:
+        with self.lock:
             if self.backend is None:
                 self.backend = _cached_backend(self.context)
             return self.backend
 
     def get_refiner(self) -> Refiner:
-        with self._lock:
+        with self.lock:
             if self.refiner is None:
                 self.refiner = _cached_refiner(self.context)
             return self.refiner
 
     def get_store(self) -> Any | None:
-        with self._lock:
+        with self.lock:
             if not self._store_opened:
                 self._store = open_store(self.context)
                 self._store_opened = True
@@ -125,7 +139,7 @@ class Resources:
 
     def batcher(self) -> MicroBatcher:
         backend = self.get_backend()
-        with self._lock:
+        with self.lock:
             if self._batcher is None:
                 self._batcher = MicroBatcher(backend, window_s=self.batch_window_s)
             return self._batcher
@@ -157,25 +171,3 @@ def _cached_refiner(ctx: Context) -> Refiner:
         if key not in _REFINERS:
             _REFINERS[key] = build_refiner(ctx)
         return _REFINERS[key]
-
-
-_CURRENT: contextvars.ContextVar[Resources | None] = contextvars.ContextVar("evlf_resources", default=None)
-
-
-def current(ctx: Context | None = None) -> Resources:
-    """The resources of the run in progress (or fresh ones for `ctx` outside a Pipeline)."""
-    res = _CURRENT.get()
-    if res is None:
-        if ctx is None:
-            raise RuntimeError("no evlf resources installed: run graphs through evlf.Pipeline")
-        res = Resources(context=ctx)
-        _CURRENT.set(res)
-    return res
-
-
-def install(res: Resources) -> contextvars.Token[Resources | None]:
-    return _CURRENT.set(res)
-
-
-def uninstall(token: contextvars.Token[Resources | None]) -> None:
-    _CURRENT.reset(token)

@@ -10,24 +10,15 @@ from typing import Any
 import typer
 from rich.markup import escape
 
+from evlf.agents import defaults
 from evlf.cli.common import console, err_console, print_json
 from evlf.core.errors import InputError
 
 graphs_app = typer.Typer(help="The agent graphs that can run a study.", no_args_is_help=True)
 
-DEFAULT_BACKEND = "tiny"
-
-
-def default_backend() -> str:
-    """`demo` when the shipped demo model is installed, else the untrained `tiny` model."""
-    from evlf.core.plugins import get_host
-
-    return "demo" if "demo" in get_host().registries.backends else DEFAULT_BACKEND
-
-
 def diagnose(
     paths: list[Path] = typer.Argument(..., help="The study's image files (one study)."),
-    graph: str = typer.Option("full", "--graph", "-g", help="Graph to run (see `evlf graphs list`)."),
+    graph: str = typer.Option(defaults.GRAPH, "--graph", "-g", help="Graph to run (see `evlf graphs list`)."),
     backend: str | None = typer.Option(None, "--backend", "-b", help="Model backend: demo, tiny, transformers, openai."),
     model: str | None = typer.Option(None, "--model", help="Model directory (transformers) or served model name (openai)."),
     endpoint: str | None = typer.Option(None, "--endpoint", help="OpenAI-compatible base URL."),
@@ -66,12 +57,11 @@ def diagnose(
         "seed": seed,
     }
     settings.update({k: v for k, v in updates.items() if v is not None})
-    settings.setdefault("backend", default_backend())
     if review:
         settings["review"] = True
         if checkpoint is None:
             raise InputError("--review", "needs --checkpoint PATH so the paused run can be resumed")
-    context = Context.model_validate(settings)
+    pipeline = Pipeline(graph, Context.build(settings), checkpoint=checkpoint)  # a bad configuration stops here, before ingest
     chosen_task = task or ("vqa" if question else "diagnosis")
     metadata = {"modality": modality} if modality else {}
     kwargs: dict[str, Any] = {"task": chosen_task, "question": question, "specialty": specialty, "metadata": metadata}
@@ -81,7 +71,6 @@ def diagnose(
         study = Study.from_paths(list(paths), **kwargs)
     except ValueError as exc:
         raise InputError("study", " ".join(str(exc).split())) from None
-    pipeline = Pipeline(graph, context, checkpoint=checkpoint)
 
     def reviewer(draft: Any) -> dict[str, Any]:
         if review_edit is not None:

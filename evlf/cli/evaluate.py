@@ -48,25 +48,34 @@ def score(
     pred: Path = typer.Option(..., "--pred", help="Predictions JSONL (id + label/boxes/answer)."),
     truth: Path = typer.Option(..., "--truth", help="Truth JSONL (the dataset format)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
-    labels: str | None = typer.Option(None, "--labels", help="Comma-separated label set (default: the truth's labels)."),
+    labels: str | None = typer.Option(None, "--labels", help="Comma-separated label set (default: scoring.json beside --pred, else the truth's labels)."),
     labels_file: Path | None = typer.Option(None, "--labels-file", help="Label set, one label a line."),
-    lenient_labels: bool = typer.Option(False, "--lenient-labels", help="Count predicted labels outside the set as wrong instead of failing."),
-    bootstrap: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples for the 95% CIs (0: none)."),
-    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+    lenient_labels: bool | None = typer.Option(None, "--lenient-labels/--strict-labels", help="Count predicted labels outside the set as wrong instead of failing (default: as scoring.json says, else strict)."),
+    bootstrap: int | None = typer.Option(None, "--bootstrap", min=0, help="Bootstrap resamples for the 95% CIs (0: none; default: scoring.json's, else 1000)."),
+    seed: int | None = typer.Option(None, "--seed", help="Bootstrap seed (default: scoring.json's, else 0)."),
 ) -> None:
     """Score a predictions file against truth: accuracy, macro-F1, mIoU, Acc@0.5 overall and per modality/specialty.
 
     Boxes are matched one-to-one per case (Hungarian on IoU); unmatched true
     boxes and surplus predicted boxes count IoU 0. A null label counts as a
     wrong answer; a missing field, an unknown id or label is an error (exit 2).
+    Predictions written by `evlf eval` carry a scoring.json beside them (label
+    set, unknown-label rule, bootstrap, seed): it is read, so the numbers are
+    eval's own; flags given here override it.
     """
-    from evlf.eval.aggregate import summarise
-    from evlf.eval.scoring import score_files
+    from evlf.eval.aggregate import DEFAULT_BOOTSTRAP, summarise
+    from evlf.eval.scoring import ScoringSettings, score_files
 
-    results = score_files(
-        pred, truth, labels=_parse_labels(labels, labels_file), unknown_labels="wrong" if lenient_labels else "error"
-    )
-    summary = summarise(results, n_boot=bootstrap, seed=seed)
+    saved = ScoringSettings.beside(pred)
+    label_set = _parse_labels(labels, labels_file)
+    if label_set is None and saved is not None:
+        label_set = saved.labels
+    if lenient_labels is None:
+        lenient_labels = saved is not None and saved.unknown_labels == "wrong"
+    n_boot = bootstrap if bootstrap is not None else (saved.bootstrap if saved else DEFAULT_BOOTSTRAP)
+    boot_seed = seed if seed is not None else (saved.seed if saved else 0)
+    results = score_files(pred, truth, labels=label_set, unknown_labels="wrong" if lenient_labels else "error")
+    summary = summarise(results, n_boot=n_boot, seed=boot_seed)
     if as_json:
         print_json(summary)
     else:

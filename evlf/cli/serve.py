@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; anything but loopback needs --token."),
     port: int = typer.Option(8765, "--port", min=1, max=65535),
-    backend: str | None = typer.Option(None, "--backend", "-b", help="Model backend (default: demo, else tiny)."),
+    backend: str | None = typer.Option(None, "--backend", "-b", help="Model backend (default: the demo model; tiny only when asked for)."),
     model: str | None = typer.Option(None, "--model"),
     endpoint: str | None = typer.Option(None, "--endpoint"),
     context_file: Path | None = typer.Option(None, "--context-file", help="JSON file with Context settings."),
@@ -55,13 +55,11 @@ def serve(
 
 def _app(settings: ServerSettings, context_file: Path | None, overrides: dict[str, str | None]) -> Any:
     from evlf.agents.context import Context
-    from evlf.cli.diagnose import default_backend
     from evlf.server import create_app
 
     ctx = Context.from_file(context_file).model_dump() if context_file else {}
     ctx.update({k: v for k, v in overrides.items() if v})
-    ctx.setdefault("backend", default_backend())
-    return create_app(Context.model_validate(ctx), settings=settings)
+    return create_app(Context.build(ctx), settings=settings)
 
 
 def register(app: typer.Typer) -> None:

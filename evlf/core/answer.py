@@ -11,7 +11,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ANSWER_FORMAT_VERSION = "1"
 NO_TAGS = "^[^<>]*$"
 
 

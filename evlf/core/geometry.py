@@ -13,18 +13,33 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
+import numpy as np
+
 from evlf.core.types import Box
 
 Size = tuple[int, int]  # (width, height)
 
 
+BoxLike = Sequence[float]  # [x0, y0, x1, y1]
+
+
+def box_iou_matrix(a: Sequence[BoxLike] | np.ndarray, b: Sequence[BoxLike] | np.ndarray) -> np.ndarray:
+    """IoU of every box of `a` (rows) with every box of `b` (columns); 0 where a union is empty."""
+    p = np.asarray(a, dtype=float).reshape(-1, 4)
+    t = np.asarray(b, dtype=float).reshape(-1, 4)
+    ix = np.clip(np.minimum(p[:, None, 2], t[None, :, 2]) - np.maximum(p[:, None, 0], t[None, :, 0]), 0, None)
+    iy = np.clip(np.minimum(p[:, None, 3], t[None, :, 3]) - np.maximum(p[:, None, 1], t[None, :, 1]), 0, None)
+    inter = ix * iy
+    area_p = (p[:, 2] - p[:, 0]) * (p[:, 3] - p[:, 1])
+    area_t = (t[:, 2] - t[:, 0]) * (t[:, 3] - t[:, 1])
+    union = area_p[:, None] + area_t[None, :] - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
 def iou(a: Box, b: Box) -> float:
     """Intersection over union of two boxes; 0 when either has no area."""
-    ix = max(0.0, min(a.x1, b.x1) - max(a.x0, b.x0))
-    iy = max(0.0, min(a.y1, b.y1) - max(a.y0, b.y0))
-    inter = ix * iy
-    union = a.area + b.area - inter
-    return inter / union if union > 0 else 0.0
+    return float(box_iou_matrix([a.as_list()], [b.as_list()])[0, 0])
 
 
 def clip(box: Box, size: Size) -> Box:
@@ -45,33 +60,6 @@ def inside(box: Box, size: Size, tolerance: float = 0.5) -> bool:
     """True when the box lies within the image (with a sub-pixel tolerance)."""
     w, h = size
     return box.x0 >= -tolerance and box.y0 >= -tolerance and box.x1 <= w + tolerance and box.y1 <= h + tolerance
-
-
-def qwen_smart_resize(
-    height: int,
-    width: int,
-    factor: int = 28,
-    min_pixels: int = 56 * 56,
-    max_pixels: int = 14 * 14 * 4 * 1280,
-) -> tuple[int, int]:
-    """Qwen2-VL/2.5-VL processor resize: both sides multiples of `factor`, area within bounds.
-
-    Returns (height, width) as the processor does; kept here so that a box in
-    resized pixels can be mapped back exactly without loading the processor.
-    """
-    if min(height, width) <= 0:
-        raise ValueError("image has no pixels")
-    h_bar = max(factor, round(height / factor) * factor)
-    w_bar = max(factor, round(width / factor) * factor)
-    if h_bar * w_bar > max_pixels:
-        beta = math.sqrt((height * width) / max_pixels)
-        h_bar = max(factor, math.floor(height / beta / factor) * factor)
-        w_bar = max(factor, math.floor(width / beta / factor) * factor)
-    elif h_bar * w_bar < min_pixels:
-        beta = math.sqrt(min_pixels / (height * width))
-        h_bar = math.ceil(height * beta / factor) * factor
-        w_bar = math.ceil(width * beta / factor) * factor
-    return h_bar, w_bar
 
 
 class BoxConvention(str, Enum):

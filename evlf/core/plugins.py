@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -29,11 +30,13 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "evlf.plugins.pathology",
     "evlf.plugins.pulmonology",
     "evlf.plugins.radiology",
-    "evlf.plugins.backends",
+    "evlf.plugins.backends.transformers_backend",
+    "evlf.plugins.backends.openai_backend",
+    "evlf.plugins.backends.tiny",
     "evlf.plugins.refiners",
     "evlf.plugins.embedders",
     "evlf.plugins.exporters",
-    "evlf.plugins.demo",
+    "evlf.plugins.backends.demo",
     "evlf.agents.graphs",
 )
 
@@ -117,6 +120,23 @@ class PluginInfo:
     hooks: list[str]
     registers: dict[str, list[str]]
     builtin: bool
+
+
+def _calling_plugin(impls: list[Any]) -> str:
+    """The plugin whose hook implementation is calling `register`: the nearest frame running one of `impls`.
+
+    pluggy calls every implementation in one hook call, so the callback finds
+    its caller on the stack (a plugin may register from a helper it calls).
+    """
+    frame = sys._getframe(2)
+    while frame is not None:
+        this = frame.f_locals.get("self")
+        for impl in impls:
+            fn = impl.function
+            if getattr(fn, "__code__", None) is frame.f_code and getattr(fn, "__self__", this) is this:
+                return str(impl.plugin_name)
+        frame = frame.f_back
+    raise PluginError("register() was called outside a registration hook")
 
 
 def _env_names(var: str) -> set[str] | None:
@@ -215,14 +235,17 @@ class PluginHost:
         return self._registries
 
     def _collect(self) -> Registries:
+        """Fill the registries by calling each registration hook once through pluggy (ordering, wrappers, tracing apply)."""
         regs = Registries()
         for kind, hook_name in REGISTRATION_HOOKS.items():
             registry: Registry[Any] = getattr(regs, kind)
-            for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
-                def register(obj: Any, name: str | None = None, _plugin: str = impl.plugin_name) -> None:
-                    registry.add(obj, _plugin, name)
+            caller = getattr(self.pm.hook, hook_name)
+            impls = caller.get_hookimpls()
 
-                impl.function(register=register)
+            def register(obj: Any, name: str | None = None, _registry: Registry[Any] = registry, _impls: list[Any] = impls) -> None:
+                _registry.add(obj, _calling_plugin(_impls), name)
+
+            caller(register=register)
         return regs
 
     def plugin_infos(self) -> list[PluginInfo]:
@@ -267,8 +290,3 @@ def reset_host() -> None:
 
 def registries() -> Registries:
     return get_host().registries
-
-
-def call_hook(name: str, **kwargs: Any) -> Any:
-    return getattr(get_host().hook, name)(**kwargs)
-

@@ -11,12 +11,27 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict
 
 from evlf.core.types import Exemplar, Task
 
-if TYPE_CHECKING:  # pragma: no cover
-    from evlf.core.specialty import Label, Prompt
+class Label(BaseModel):
+    """A diagnosis or finding a specialty knows, with a code where a standard one exists."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    code: str | None = None
+    system: str | None = None  # "SNOMED CT", "ICD-10", ...
+    description: str | None = None
+
+
+class Prompt(BaseModel):
+    system: str
+    user: str
+    version: str
+
 
 #: Bump when the wording changes: it is recorded in Provenance.prompt_version.
 PROMPT_VERSION = "evlf-prompt-1"
@@ -112,8 +127,6 @@ def build_prompt(
     box_format: str | None = None,
 ) -> Prompt:
     """Assemble a full prompt from the blocks; specialties pass their role, labels and guidance."""
-    from evlf.core.specialty import Prompt
-
     fmt = box_format or DEFAULT_BOX_FORMAT
     user_parts = []
     if image_notes:

@@ -7,18 +7,10 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from evlf.core.answer import EvlfAnswer
+from evlf.core.prompts import Label, Prompt, build_prompt
 from evlf.core.types import CheckIssue, Exemplar, LoadedImage, Report, Study, Task
 
-
-class Label(BaseModel):
-    """A diagnosis or finding a specialty knows, with a code where a standard one exists."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    code: str | None = None
-    system: str | None = None  # "SNOMED CT", "ICD-10", ...
-    description: str | None = None
+__all__ = ["Label", "Prompt", "Specialty", "SpecialtyOptions"]
 
 
 class SpecialtyOptions(BaseModel):
@@ -29,12 +21,6 @@ class SpecialtyOptions(BaseModel):
     #: How the model must write boxes (set by the agents layer from the backend's BoxConvention).
     box_format: str | None = None
     max_exemplars: int = 4
-
-
-class Prompt(BaseModel):
-    system: str
-    user: str
-    version: str
 
 
 class Specialty:
@@ -74,8 +60,6 @@ class Specialty:
         task: Task,
         options: SpecialtyOptions,
     ) -> Prompt:
-        from evlf.core.prompts import build_prompt
-
         role = self.role or f"You are an expert in {self.title or self.name} reading medical images."
         return build_prompt(
             role=role,

@@ -140,11 +140,6 @@ class LoadedImage(BaseModel):
     def is_color(self) -> bool:
         return self.pixels.ndim == 3 and self.pixels.shape[2] >= 3
 
-    def pil(self) -> Any:
-        from PIL import Image
-
-        return Image.fromarray(self.rgb)
-
 
 class Study(BaseModel):
     """What a user asks about: one or more images, optional question and task, free metadata."""
@@ -155,6 +150,14 @@ class Study(BaseModel):
     question: str | None = None
     specialty: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _question_means_vqa(cls, data: Any) -> Any:
+        """A question without a task asks for an answer (VQA), as `evlf diagnose --question` does."""
+        if isinstance(data, dict) and data.get("question") and data.get("task") is None:
+            return {**data, "task": "vqa"}
+        return data
 
     @classmethod
     def from_paths(cls, paths: list[str | Path], **kwargs: Any) -> Study:

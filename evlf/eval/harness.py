@@ -5,6 +5,8 @@ Output folder layout:
     truth.jsonl                the cases evaluated (after --limit), for `evlf score --truth`
     <run>/run.json             graph, context and dataset of the run
     <run>/predictions.jsonl    one line per case, the format `evlf score` reads
+    <run>/scoring.json         the label set, unknown-label rule, bootstrap and seed used, which
+                               `evlf score --pred <run>/predictions.jsonl` reads to reproduce the numbers
     summary.json               {"dataset", "n_cases", "graphs": {run: {overall, by_modality,
                                by_specialty, latency_ms, model_calls_per_case, tokens_*_per_case,
                                n_failed, ...}}, "comparisons": [paired, each run vs the first]}
@@ -27,13 +29,12 @@ from evlf.eval.call_cache import CachingBackend
 from evlf.eval.compare import paired_comparison
 from evlf.core.dataset import Case, load_image_folder, load_jsonl, read_jsonl_models, write_jsonl
 from evlf.eval.plots import plot_latency, plot_metrics_by_modality
-from evlf.eval.runner import PipelineLike, RunOutcome, RunSpec, read_predictions, run_cases
-from evlf.eval.scoring import CaseResult, PredictionLine, TruthLine, match_lines, score_case, truth_label_set
+from evlf.eval.runner import PipelineFactory, PipelineLike, RunOutcome, RunSpec, read_predictions, run_cases
+from evlf.eval.scoring import CaseResult, PredictionLine, ScoringSettings, TruthLine, match_lines, score_case, truth_label_set
 from evlf.eval.summary import cost_stats, write_summary
 
 BUILTIN_DATASETS = {"lesions-train": "train", "lesions-test": "test"}
 BackendFactory = Callable[[dict[str, Any]], Backend]
-PipelineFactory = Callable[[RunSpec, Backend | None], PipelineLike]
 
 
 def load_dataset(name: str, labels_csv: Path | None = None) -> tuple[Path, list[Case]]:
@@ -171,6 +172,7 @@ def evaluate(
                 outcome = run_cases(spec, cases, pipeline, out_dir, dataset=str(source), concurrency=concurrency, label_set=labels, on_progress=advance)
                 if backend is not None:
                     outcome.cache_hits, outcome.cache_misses = backend.hits - hits0, backend.misses - misses0
+                ScoringSettings(labels=labels, bootstrap=n_boot, seed=seed).write(outcome.predictions.parent)
                 outcomes.append(outcome)
     finally:
         if pool is not None:

@@ -29,13 +29,13 @@ from typing import Literal
 import numpy as np
 
 from evlf.core.errors import InputError
+from evlf.core.pixels import percentile_window
 
 #: Bump when the generator changes what it draws; it names the cache folder.
 VERSION = "v2"
 
 #: Classification labels of the set; "normal" images carry no boxes.
 LESION_LABELS: tuple[str, ...] = ("nodule", "mass", "cyst", "normal")
-LESION_TYPES: tuple[str, ...] = ("nodule", "mass", "cyst")
 
 DEFAULT_SIZES: dict[str, int] = {"train": 600, "test": 200}
 QUESTION = "Is there a nodule, mass or cyst in this image? Name it and draw a box around each lesion, or answer normal."
@@ -69,13 +69,6 @@ MIN_VISIBLE = 0.06  # least mean intensity change over a lesion's mask (of the 0
 _SPLIT_CODE = {"train": 1, "test": 2}
 
 
-def _unit(a: np.ndarray) -> np.ndarray:
-    """Window to [0, 1] by the 1st and 99th percentiles (robust to 16-bit outliers)."""
-    a = a.astype(np.float32)
-    lo, hi = np.percentile(a, (1, 99))
-    return np.clip((a - lo) / max(float(hi - lo), 1e-6), 0.0, 1.0)
-
-
 def _shrink(a: np.ndarray, long_side: int) -> np.ndarray:
     import cv2
 
@@ -103,7 +96,7 @@ def _background(modality: str) -> np.ndarray:
     if modality in ("CT", "MR", "CR"):
         name = {"CT": "CT_small.dcm", "MR": "MR_small.dcm", "CR": "RG1_UNCR.dcm"}[modality]
         pixels, photometric = _read_dicom(name)
-        img = _unit(_shrink(pixels.astype(np.float32), 512))
+        img = percentile_window(_shrink(pixels.astype(np.float32), 512))
         return 1.0 - img if photometric == "MONOCHROME1" else img
     from skimage import data
 

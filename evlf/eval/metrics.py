@@ -19,25 +19,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from evlf.core.geometry import BoxLike, box_iou_matrix
+
 #: Stands for "the model gave no label" in y_pred; never a class of its own.
 NO_ANSWER = "\x00no-answer"
 IOU_HIT = 0.5
-
-BoxLike = Sequence[float]
-
-
-def box_iou_matrix(pred: Sequence[BoxLike], true: Sequence[BoxLike]) -> np.ndarray:
-    """IoU of every predicted box (rows) with every true box (columns); 0 where a union is empty."""
-    p = np.asarray(pred, dtype=float).reshape(-1, 4)
-    t = np.asarray(true, dtype=float).reshape(-1, 4)
-    ix = np.clip(np.minimum(p[:, None, 2], t[None, :, 2]) - np.maximum(p[:, None, 0], t[None, :, 0]), 0, None)
-    iy = np.clip(np.minimum(p[:, None, 3], t[None, :, 3]) - np.maximum(p[:, None, 1], t[None, :, 1]), 0, None)
-    inter = ix * iy
-    area_p = (p[:, 2] - p[:, 0]) * (p[:, 3] - p[:, 1])
-    area_t = (t[:, 2] - t[:, 0]) * (t[:, 3] - t[:, 1])
-    union = area_p[:, None] + area_t[None, :] - inter
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
 
 
 def match_boxes(pred: Sequence[BoxLike], true: Sequence[BoxLike]) -> list[tuple[int, int, float]]:

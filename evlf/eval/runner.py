@@ -32,7 +32,7 @@ class PipelineLike(Protocol):
     def run_many(self, studies: list[Study], concurrency: int = 4) -> list[Report]: ...
 
 
-PipelineFactory = Callable[["RunSpec", Any], PipelineLike]
+PipelineFactory = Callable[["RunSpec", Any], PipelineLike]  # (run, shared backend or None) -> pipeline
 
 
 class RunSpec(BaseModel):

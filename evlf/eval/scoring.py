@@ -20,6 +20,34 @@ from evlf.core.dataset import BoxList, CaseTask, check_boxes, format_line_errors
 from evlf.eval.metrics import NO_ANSWER, case_box_ious, exact_match, is_closed
 
 UnknownLabels = Literal["error", "wrong"]
+SCORING_FILE = "scoring.json"  # beside each run's predictions.jsonl: how `evlf eval` scored them
+
+
+class ScoringSettings(BaseModel):
+    """How a predictions file was scored, so `evlf score` on eval's output reproduces eval's numbers exactly."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    labels: list[str]
+    unknown_labels: UnknownLabels = "wrong"
+    bootstrap: int = Field(ge=0)
+    seed: int = 0
+
+    def write(self, folder: Path) -> Path:
+        path = Path(folder) / SCORING_FILE
+        path.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def beside(cls, predictions: Path) -> ScoringSettings | None:
+        """The settings written next to a predictions file, or None when there are none."""
+        path = Path(predictions).parent / SCORING_FILE
+        if not path.is_file():
+            return None
+        try:
+            return cls.model_validate_json(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise InputError(path, f"invalid scoring settings ({' '.join(str(exc).split())[:200]})") from None
 
 
 class TruthLine(BaseModel):

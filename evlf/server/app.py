@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from evlf import __version__
+from evlf.agents import defaults
 from evlf.agents.context import Context
 from evlf.core.errors import ConfigError, EvlfError, InputError
 from evlf.core.types import SCHEMA_VERSION, Report, Study, report_json_schema
@@ -32,16 +33,17 @@ from evlf.server.auth import RateLimiter, check_token, client_key
 from evlf.server.runner import Cancelled, GraphRunner
 from evlf.server.settings import ServerSettings
 
-DEFAULT_GRAPH = "full"
 
 
 class Runners:
     """The shared Pipeline (and its runner) of each graph, built on first use; the default one at startup."""
 
     def __init__(self, ctx: Context, settings: ServerSettings, backend: Any = None) -> None:
-        from evlf.agents.resources import build_backend
+        from evlf.agents.resources import build_backend, check_config
 
-        # the model loads now, once, for every graph: a bad configuration stops the start, not the first request
+        if backend is None:
+            check_config(ctx)  # a configuration that cannot run: a ConfigError saying what to pass
+        # the model loads now, once, shared by every graph: a bad model stops the start, not the first request
         self.ctx, self.settings, self.backend = ctx, settings, backend or build_backend(ctx)
         self._runners: dict[str, GraphRunner] = {}
         self._lock = threading.Lock()
@@ -71,7 +73,7 @@ def create_app(
     settings = settings or ServerSettings(upload_parent=upload_dir)
     ctx = context or Context()
     runners = Runners(ctx, settings, backend)
-    runners.get(DEFAULT_GRAPH)  # a bad configuration fails here, at startup
+    runners.get(defaults.GRAPH)  # a bad configuration fails here, at startup
     root = uploads.private_root(upload_dir or settings.upload_parent)
     limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_burst)
 
@@ -163,7 +165,7 @@ async def _diagnose(request: Request, upload: uploads.Upload, runners: Runners, 
     fmt = upload.fields.get("format", "json")
     formats.check_format(fmt)
     try:
-        runner = runners.get(upload.fields.get("graph") or DEFAULT_GRAPH)
+        runner = runners.get(upload.fields.get("graph") or defaults.GRAPH)
         study = _study(upload)
         report = await _run_until_gone(request, runner, study, settings)
         if upload.fields.get("study_id"):

@@ -25,7 +25,7 @@ def evaluate_model(model_dir: str | Path, dataset: str | Path, batch_size: int =
     from PIL import Image
     from transformers import AutoModelForImageTextToText
 
-    from evlf.core.families import load_processor
+    from evlf.plugins.backends.processors import load_processor
     from evlf.eval.metrics import case_box_ious, grounding_metrics
     from evlf.training.stage import _family, codec_factory
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from evlf.core.errors import ConfigError, InputError
-from evlf.core.geometry import BoxCodec, BoxConvention, qwen_smart_resize
+from evlf.core.geometry import BoxCodec, BoxConvention
+from evlf.plugins.backends.processors import qwen_resize
 from evlf.training.config import StageSettings
 from evlf.training.examples import CodecFactory
 
@@ -24,7 +25,7 @@ class Base:
 
 
 def _family(model_dir: Path) -> Any:
-    from evlf.core.families import family_of
+    from evlf.plugins.backends.families import family_of
 
     config = model_dir / "config.json"
     if not config.is_file():
@@ -44,7 +45,7 @@ def codec_factory(convention: BoxConvention, processor: Any) -> CodecFactory:
     hi = int(get("longest_edge", None) or getattr(ip, "max_pixels", None) or 14 * 14 * 4 * 1280)
 
     def make(size: tuple[int, int]) -> BoxCodec:
-        h, w = qwen_smart_resize(size[1], size[0], factor=factor, min_pixels=lo, max_pixels=hi)
+        h, w = qwen_resize(size[1], size[0], factor=factor, min_pixels=lo, max_pixels=hi)
         return BoxCodec(convention, size, resized=(w, h))
 
     return make
@@ -60,7 +61,7 @@ def load_base(model_dir: str | Path, settings: StageSettings, resume: str | None
     import torch
     from transformers import AutoModelForImageTextToText
 
-    from evlf.core.families import load_processor
+    from evlf.plugins.backends.processors import load_processor
 
     model_dir = Path(model_dir)
     if not model_dir.is_dir():

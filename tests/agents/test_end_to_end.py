@@ -15,7 +15,7 @@ from evlf.core.types import Report, Study
 @pytest.mark.parametrize("graph", ["direct", "rag", "full", "panel"])
 def test_graph_runs_end_to_end_with_the_tiny_model(graph, images):
     study = Study.from_paths([images["chest"]], id=f"e2e-{graph}")
-    report = Pipeline(graph, n_exemplars=1, backend_options={}).run(study)
+    report = Pipeline(graph, backend="tiny", n_exemplars=1).run(study)
     Report.model_validate_json(report.model_dump_json())  # schema-valid
     assert report.provenance.backend == "tiny" and report.provenance.trained is False
     assert report.provenance.model_calls >= 1 and report.provenance.graph == graph
@@ -24,7 +24,7 @@ def test_graph_runs_end_to_end_with_the_tiny_model(graph, images):
 
 
 def test_routing_of_real_images(images):
-    pipe = Pipeline("direct")
+    pipe = Pipeline("direct", backend="tiny")
     expected = {"fundus": "ophthalmology", "ihc": "pathology", "ct": "radiology"}
     studies = [Study.from_paths([images[k]], id=k) for k in expected]
     reports = pipe.run_many(studies, concurrency=3)

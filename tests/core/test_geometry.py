@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evlf.core.geometry import BoxCodec, BoxConvention, clip, inside, iou, qwen_smart_resize, scale
+from evlf.core.geometry import BoxCodec, BoxConvention, clip, inside, iou, scale
 from evlf.core.types import Box
 
 sizes = st.tuples(st.integers(1, 4096), st.integers(1, 4096))
@@ -32,18 +32,6 @@ def test_codec_round_trip_is_exact(data, conv, resized):
     size, box = data
     codec = BoxCodec(conv, original=size, resized=resized)
     assert close(codec.decode(codec.encode(box)), box)
-
-
-@settings(max_examples=100)
-@given(data=box_in())
-def test_qwen25_resized_pixels_map_back_to_original(data):
-    (w, h), box = data
-    rh, rw = qwen_smart_resize(h, w)
-    assert rh % 28 == 0 and rw % 28 == 0
-    codec = BoxCodec(BoxConvention.RESIZED_PIXELS, original=(w, h), resized=(rw, rh))
-    in_resized = codec.encode(box)
-    assert all(0 <= v <= max(rw, rh) + 1e-6 for v in in_resized)
-    assert close(codec.decode(in_resized), box)
 
 
 def test_grid_1000_decodes_known_values():
@@ -100,10 +88,3 @@ def test_clip_and_inside():
     clipped = clip(box, (100, 50))
     assert clipped.as_list() == [0.0, 2.0, 100.0, 30.0]
     assert inside(clipped, (100, 50))
-
-
-def test_qwen_smart_resize_bounds():
-    h, w = qwen_smart_resize(4000, 3000)
-    assert h * w <= 14 * 14 * 4 * 1280
-    h, w = qwen_smart_resize(10, 10)
-    assert h * w >= 56 * 56

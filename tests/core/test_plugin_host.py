@@ -65,6 +65,42 @@ def test_a_name_collision_names_both_plugins(evlf_host: PluginHost, register_plu
         evlf_host.registries  # noqa: B018 - collecting registrations raises
 
 
+def test_registration_hooks_are_called_through_pluggy(evlf_host: PluginHost, register_plugin) -> None:
+    """A wrapper sees the one hook call around every implementation, and each object keeps its own plugin's name."""
+    seen: list[str] = []
+
+    class Extra:
+        name = "extra-backend"
+
+    class Wrapper:
+        @hookimpl(wrapper=True)
+        def register_backends(self, register):
+            seen.append("before")
+            result = yield
+            seen.append("after")
+            return result
+
+        @hookimpl
+        def register_refiners(self, register):
+            register(Extra())
+
+    register_plugin(Wrapper(), name="wrapper-plugin")
+    regs = evlf_host.registries
+    assert seen == ["before", "after"]
+    assert regs.backends.plugin_of("tiny") == "evlf.plugins.backends.tiny"
+    assert regs.refiners.plugin_of("extra-backend") == "wrapper-plugin"
+
+
+def test_built_in_graphs_register_lazily_with_their_modules_specs(evlf_host: PluginHost) -> None:
+    import importlib
+
+    for spec in evlf_host.registries.graphs:
+        if evlf_host.registries.graphs.plugin_of(spec.name) != "evlf.agents.graphs":
+            continue
+        own = importlib.import_module(f"evlf.agents.graphs.{spec.name}").SPEC
+        assert (spec.name, spec.version, spec.description) == (own.name, own.version, own.description)
+
+
 def test_a_plugin_that_fails_to_import_is_reported_not_fatal(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(plugins, "DEFAULT_PLUGINS", (*plugins.DEFAULT_PLUGINS, "evlf_no_such_plugin_module"))
     host = PluginHost(load_entry_points=False)

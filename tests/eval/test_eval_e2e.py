@@ -37,7 +37,7 @@ def test_eval_direct_vs_full_on_lesions_and_resume(small_lesion_set: None, tmp_p
     assert summary["dataset"] == "lesions-test" and summary["n_cases"] == 2
     assert set(summary["graphs"]) == {"direct", "full"}
     for name, run in summary["graphs"].items():
-        assert run["untrained"] is True and run["n_failed"] == 0
+        assert run["untrained"] is False and run["n_failed"] == 0  # the default backend is the (trained) demo model
         assert run["model_calls_per_case"] >= 1
         assert {"accuracy", "f1_macro", "miou", "acc50"} <= set(run["overall"])
         assert set(run["by_modality"]) <= {"CT", "MR", "CR", "fundus", "pathology"}
@@ -53,3 +53,21 @@ def test_eval_direct_vs_full_on_lesions_and_resume(small_lesion_set: None, tmp_p
     for run in again["graphs"].values():
         assert run["run"]["ran"] == 0 and run["run"]["resumed"] == 2 and run["run"]["cache_misses"] == 0
     assert again["graphs"]["direct"]["overall"] == summary["graphs"]["direct"]["overall"]
+
+
+def test_score_reproduces_eval_summary_from_its_own_output(small_lesion_set: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`evlf score` on what `evlf eval` wrote gives eval's numbers, with no extra flags (issue 14)."""
+    out = tmp_path / "out"
+    args = ["eval", "lesions-test", "--graph", "direct", "--backend", "tiny", "--limit", "2", "--concurrency", "2",
+            "--bootstrap", "30", "--seed", "3", "--out", str(out), "--json"]
+    assert run_app(app, args) == 0, capsys.readouterr().err
+    run = json.loads(capsys.readouterr().out)["graphs"]["direct"]
+    settings = json.loads((out / "direct" / "scoring.json").read_text())
+    assert settings["bootstrap"] == 30 and settings["seed"] == 3 and settings["unknown_labels"] == "wrong"
+
+    code = run_app(app, ["score", "--pred", str(out / "direct" / "predictions.jsonl"), "--truth", str(out / "truth.jsonl"), "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    scored = json.loads(captured.out)
+    for key in ("overall", "by_modality", "by_specialty"):
+        assert scored[key] == run[key]

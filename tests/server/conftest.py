@@ -18,6 +18,7 @@ import httpx  # noqa: E402
 import uvicorn  # noqa: E402
 
 from evlf.agents.context import Context  # noqa: E402
+from evlf.core.backends.base import Backend  # noqa: E402
 from evlf.core.plugins import get_host  # noqa: E402
 from evlf.server import ServerSettings, create_app  # noqa: E402
 
@@ -58,8 +59,10 @@ def bodies() -> SimpleNamespace:
 CTX = Context(backend="tiny", n_exemplars=0, max_new_tokens=32)
 
 
-class GatedBackend:
+class GatedBackend(Backend):
     """The tiny backend, recording every batch; while `gate` is clear, `generate` waits (a slow model)."""
+
+    name = "gated-tiny"
 
     def __init__(self) -> None:
         self.inner = get_host().registries.backends.get("tiny")()
@@ -69,8 +72,9 @@ class GatedBackend:
         self.batches: list[int] = []
         self.seen: list[str] = []
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+    @property
+    def identity(self) -> Any:
+        return self.inner.identity
 
     def generate(self, requests: list[Any]) -> list[Any]:
         self.batches.append(len(requests))

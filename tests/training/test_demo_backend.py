@@ -8,7 +8,7 @@ from PIL import Image
 
 from evlf.core.backends.base import GenerationRequest, Turn
 from evlf.core.plugins import get_host
-from evlf.plugins.demo import DEMO_MODEL_DIR, DEMO_MODEL_NAME, DemoBackend
+from evlf.plugins.backends.demo import DEMO_MODEL_DIR, DEMO_MODEL_NAME, DemoBackend
 from evlf.training.examples import build_examples
 
 

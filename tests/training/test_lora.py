@@ -7,7 +7,7 @@ import pytest
 
 @pytest.fixture(scope="module")
 def qwen25(tmp_path_factory):
-    from evlf.core.families import build_tiny_model
+    from evlf.plugins.backends.tiny_models import build_tiny_model
 
     return build_tiny_model("qwen2_5_vl", tmp_path_factory.mktemp("qwen25"), seed=0)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
-from evlf.agents.context import Context
+from evlf.agents.runtime import RunContext
 from evlf.agents.graphs.specialist import build_specialist
 from evlf.agents.nodes.aggregate import aggregate
 from evlf.agents.nodes.ingest import ingest
@@ -25,7 +25,7 @@ def build_study_graph(
     panel: bool = False,
     checkpointer: Any = None,
 ) -> Any:
-    g = StateGraph(State, context_schema=Context, input_schema=InputState, output_schema=OutputState)
+    g = StateGraph(State, context_schema=RunContext, input_schema=InputState, output_schema=OutputState)
     g.add_node("ingest", ingest)
     g.add_node("triage", triage_panel if panel else triage)
     g.add_node("specialist", build_specialist(retrieve=retrieve, refine=refine, verify=verify))

@@ -9,14 +9,14 @@ from typing import Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 
-from evlf.agents.context import Context
+from evlf.agents.runtime import RunContext
 from evlf.agents.nodes.ground import ground
 from evlf.agents.nodes.reason import reason
 from evlf.agents.nodes.refine import refine as refine_node
 from evlf.agents.nodes.retrieve import retrieve as retrieve_node
 from evlf.agents.nodes.verify import after_verify, finish
 from evlf.agents.nodes.verify import verify as verify_node
-from evlf.agents.state import Draft, SpecialistState
+from evlf.agents.state import SpecialistDraft, SpecialistState
 
 
 class SpecialistInput(TypedDict, total=False):
@@ -26,14 +26,14 @@ class SpecialistInput(TypedDict, total=False):
 
 
 class SpecialistOutput(TypedDict, total=False):
-    drafts: list[Draft]
+    drafts: list[SpecialistDraft]
     warnings: list[str]
     timings_ms: dict[str, float]
     usage: dict[str, float]
 
 
 def build_specialist(*, retrieve: bool, refine: bool, verify: bool) -> Any:
-    g = StateGraph(SpecialistState, context_schema=Context, input_schema=SpecialistInput, output_schema=SpecialistOutput)
+    g = StateGraph(SpecialistState, context_schema=RunContext, input_schema=SpecialistInput, output_schema=SpecialistOutput)
     g.add_node("reason", reason)
     g.add_node("ground", ground)
     g.add_node("finish", finish)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from evlf.agents.state import Draft, State
+from evlf.agents.state import SpecialistDraft, State
 from evlf.agents.timing import timed
 from evlf.core.geometry import iou
 from evlf.core.types import Diagnosis, DifferentialItem, Finding
@@ -27,10 +27,10 @@ def _same(a: Finding, b: Finding) -> bool:
     return any(x.image_index == y.image_index and iou(x, y) >= MERGE_IOU for x in a.boxes for y in b.boxes)
 
 
-def merge_findings(drafts: list[Draft]) -> list[Finding]:
+def merge_findings(drafts: list[SpecialistDraft]) -> list[Finding]:
     merged: list[Finding] = []
     for draft in drafts:
-        for finding in draft.get("findings") or []:
+        for finding in draft.findings:
             match = next((i for i, m in enumerate(merged) if _same(m, finding)), None)
             if match is None:
                 merged.append(finding)
@@ -41,13 +41,13 @@ def merge_findings(drafts: list[Draft]) -> list[Finding]:
     return merged
 
 
-def vote(drafts: list[Draft]) -> Diagnosis | None:
+def vote(drafts: list[SpecialistDraft]) -> Diagnosis | None:
     weights: dict[str, float] = defaultdict(float)
     codes: dict[str, str | None] = {}
     for draft in drafts:
-        if not draft.get("diagnosis"):
+        diag = draft.diagnosis
+        if diag is None:
             continue
-        diag = Diagnosis.model_validate(draft["diagnosis"])
         weights[diag.primary] += diag.confidence
         codes.setdefault(diag.primary, diag.code)
         for item in diag.differential:
@@ -68,24 +68,20 @@ def vote(drafts: list[Draft]) -> Diagnosis | None:
 
 @timed("aggregate")
 def aggregate(state: State) -> dict[str, Any]:
-    drafts = sorted(state.get("drafts") or [], key=lambda d: d.get("specialty", ""))
+    drafts = sorted(state.get("drafts") or [], key=lambda d: d.specialty)
     if len(drafts) == 1:
         return {"final": drafts[0]}
-    usable = [d for d in drafts if d.get("diagnosis")]
+    usable = [d for d in drafts if d.diagnosis is not None]
     warnings: list[str] = []
-    primaries = {Diagnosis.model_validate(d["diagnosis"]).primary for d in usable}
-    if len(primaries) > 1:
-        warnings.append("specialists disagree on the diagnosis: " + ", ".join(
-            f"{d['specialty']}: {Diagnosis.model_validate(d['diagnosis']).primary}" for d in usable))
-    base = max(usable, key=lambda d: Diagnosis.model_validate(d["diagnosis"]).confidence) if usable else drafts[0]
-    diagnosis = vote(usable)
-    final: Draft = {
-        **base,
-        "specialty": "+".join(d.get("specialty", "?") for d in drafts),
-        "findings": merge_findings(drafts),
-        "diagnosis": diagnosis.model_dump(mode="json") if diagnosis else None,
-        "exemplars": [e for d in drafts for e in (d.get("exemplars") or [])],
-        "think": "\n".join(f"[{d.get('specialty')}] {d.get('think', '')}" for d in drafts if d.get("think")),
-        "error": None if usable else base.get("error"),
-    }
+    if len({d.diagnosis.primary for d in usable if d.diagnosis}) > 1:
+        warnings.append("specialists disagree on the diagnosis: " + ", ".join(f"{d.specialty}: {d.diagnosis.primary}" for d in usable if d.diagnosis))
+    base = max(usable, key=lambda d: d.diagnosis.confidence if d.diagnosis else 0.0) if usable else drafts[0]
+    final = base.update(
+        specialty="+".join(d.specialty for d in drafts),
+        findings=merge_findings(drafts),
+        diagnosis=vote(usable),
+        exemplars=[e for d in drafts for e in d.exemplars],
+        think="\n".join(f"[{d.specialty}] {d.think}" for d in drafts if d.think),
+        error=None if usable else base.error,
+    )
     return {"final": final, "warnings": warnings}

@@ -12,35 +12,39 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from evlf.agents.context import Context
-from evlf.agents.state import Draft, SpecialistState
+from evlf.agents.runtime import RunContext
+from evlf.agents.state import SpecialistDraft, SpecialistState
 from evlf.agents.timing import timed
-from evlf.core.answer import EvlfAnswer
-from evlf.core.geometry import BoxCodec, BoxConvention
-from evlf.core.plugins import get_host
+from evlf.core.geometry import BoxCodec
+from evlf.core.specialty import Specialty
 from evlf.core.types import Box, Diagnosis, DifferentialItem, Finding
 
 
-def decode_box(coords: list[float], image_index: int, draft: Draft, sizes: list[tuple[int, int]]) -> Box:
-    convention = BoxConvention(draft["model"]["box_convention"])
-    seen = draft.get("image_sizes") or []
+def decode_box(coords: list[float], image_index: int, draft: SpecialistDraft, sizes: list[tuple[int, int]]) -> Box:
+    if draft.model is None:
+        raise ValueError("no model identity recorded for the answer")
+    seen = draft.image_sizes
     resized = tuple(seen[image_index]) if image_index < len(seen) else None
-    codec = BoxCodec(convention, original=sizes[image_index], resized=resized)  # type: ignore[arg-type]
+    codec = BoxCodec(draft.model.box_convention, original=sizes[image_index], resized=resized)  # type: ignore[arg-type]
     return codec.decode(coords, image_index=image_index)
 
 
+def code_of(specialty: Specialty, label: str) -> str | None:
+    found = specialty.label(label)
+    return found.code if found else None
+
+
 @timed("ground")
-def ground(state: SpecialistState, runtime: Runtime[Context]) -> dict[str, Any]:
-    draft: Draft = dict(state["draft"])  # type: ignore[assignment]
-    if not draft.get("answer_json"):
-        return {"draft": {**draft, "findings": [], "diagnosis": None, "answer": None}}
-    answer = EvlfAnswer.model_validate(draft["answer_json"])
-    specialty = get_host().registries.specialties.get(state["specialty"])
+def ground(state: SpecialistState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    draft = state["draft"]
+    if draft.parsed is None:
+        return {"draft": draft.update(findings=[], diagnosis=None, answer=None)}
+    answer = draft.parsed
+    specialty = runtime.context.branch(state["study"], draft.specialty).specialty
     sizes = [(im.width, im.height) for im in state["images"]]
     warnings: list[str] = []
     findings: list[Finding] = []
     for n, item in enumerate(answer.findings):
-        label = specialty.label(item.label)
         boxes: list[Box] = []
         note = None
         if item.box is not None:
@@ -56,27 +60,22 @@ def ground(state: SpecialistState, runtime: Runtime[Context]) -> dict[str, Any]:
                 except ValueError as exc:
                     note = f"box {item.box} could not be decoded ({exc}); box dropped"
         if note:
-            warnings.append(f"{state['specialty']} finding {n + 1} ({item.label}): {note}")
+            warnings.append(f"{draft.specialty} finding {n + 1} ({item.label}): {note}")
         findings.append(
             Finding(
                 label=item.label,
-                code=label.code if label else None,
+                code=code_of(specialty, item.label),
                 confidence=item.confidence,
                 boxes=boxes,
                 status="unverified" if boxes else "ungrounded",
-                specialty=state["specialty"],
+                specialty=draft.specialty,
                 note=note,
             )
         )
-    primary = specialty.label(answer.diagnosis)
     diagnosis = Diagnosis(
         primary=answer.diagnosis,
-        code=primary.code if primary else None,
+        code=code_of(specialty, answer.diagnosis),
         confidence=answer.confidence,
-        differential=[
-            DifferentialItem(label=d.label, code=(specialty.label(d.label).code if specialty.label(d.label) else None), probability=d.probability)
-            for d in answer.differential
-        ],
+        differential=[DifferentialItem(label=d.label, code=code_of(specialty, d.label), probability=d.probability) for d in answer.differential],
     )
-    update: Draft = {**draft, "findings": findings, "diagnosis": diagnosis.model_dump(mode="json"), "answer": answer.answer}
-    return {"draft": update, "warnings": warnings}
+    return {"draft": draft.update(findings=findings, diagnosis=diagnosis, answer=answer.answer), "warnings": warnings}

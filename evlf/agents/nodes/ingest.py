@@ -6,16 +6,15 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from evlf.agents import resources
-from evlf.agents.context import Context
+from evlf.agents.runtime import RunContext
 from evlf.agents.state import State
 from evlf.agents.timing import timed
 from evlf.core.types import ImageSummary
 
 
 @timed("ingest")
-def ingest(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    images = resources.current(runtime.context).load_images(state["study"].images)
+def ingest(state: State, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    images = runtime.context.images(state["study"])
     return {
         "images": [
             ImageSummary(

@@ -8,31 +8,25 @@ from typing import Any
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
-from evlf.agents.assemble import assemble
-from evlf.agents.context import Context
+from evlf.agents.assemble import draft_report, finish_report
+from evlf.agents.runtime import RunContext
 from evlf.agents.state import State
 from evlf.agents.timing import timed
 from evlf.core.types import Report
 
 
-def make_report_node(graph: str, version: str) -> Callable[[State, Runtime[Context]], dict[str, Any]]:
+def make_report_node(graph: str, version: str) -> Callable[[State, Runtime[RunContext]], dict[str, Any]]:
     @timed("report")
-    def report(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-        ctx = runtime.context
+    def report(state: State, runtime: Runtime[RunContext]) -> dict[str, Any]:
+        settings = runtime.context.settings
         draft = state["final"]
-        result = assemble(
-            study=state["study"],
-            images=state["images"],
-            draft=draft,
-            specialties=list(state.get("specialties") or []),
-            ctx=ctx,
-            graph=graph,
-            graph_version=version,
-            warnings=list(state.get("warnings") or []),
-            timings=dict(state.get("timings_ms") or {}),
-            usage=dict(state.get("usage") or {}),
+        backend = runtime.context.resources.get_backend().name
+        body = draft_report(state["study"], state["images"], draft, list(state.get("specialties") or []), backend)
+        result = finish_report(
+            body, settings, draft, graph=graph, graph_version=version, warnings=list(state.get("warnings") or []),
+            timings=dict(state.get("timings_ms") or {}), usage=dict(state.get("usage") or {}),
         )
-        if ctx.review:
+        if settings.review:
             decision = interrupt({"draft": result.model_dump(mode="json")})
             result = apply_review(result, decision)
         return {"report": result}

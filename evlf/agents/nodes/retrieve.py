@@ -6,30 +6,28 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from evlf.agents import resources
-from evlf.agents.context import Context
-from evlf.agents.state import SpecialistState
+from evlf.agents.runtime import RunContext
+from evlf.agents.state import SpecialistDraft, SpecialistState
 from evlf.agents.timing import timed
 from evlf.core.types import Exemplar
 
 
 @timed("retrieve")
-def retrieve(state: SpecialistState, runtime: Runtime[Context]) -> dict[str, Any]:
-    ctx = runtime.context
-    draft = dict(state.get("draft") or {})
-    draft.setdefault("specialty", state["specialty"])
-    if ctx.n_exemplars == 0:
-        return {"draft": {**draft, "exemplars": []}}
-    res = resources.current(ctx)
-    store = res.get_store()
+def retrieve(state: SpecialistState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    n = runtime.context.settings.n_exemplars
+    draft = state.get("draft") or SpecialistDraft(specialty=state["specialty"])
+    if n == 0:
+        return {"draft": draft.update(exemplars=[])}
+    branch = runtime.context.branch(state["study"], draft.specialty)
+    store = branch.store
     if store is None or len(store) == 0:
-        return {"draft": {**draft, "exemplars": []}, "warnings": ["retrieval skipped: no case store (see `evlf cases starter`)"]}
+        return {"draft": draft.update(exemplars=[]), "warnings": ["retrieval skipped: no case store (see `evlf cases starter`)"]}
     from evlf.retrieval.fewshot import select_exemplars
 
-    image = res.load_images(state["study"].images[:1])[0]
-    selected = select_exemplars(store, image, ctx.n_exemplars, specialty=state["specialty"])
+    image = branch.images[0]
+    selected = select_exemplars(store, image, n, specialty=draft.specialty)
     if not selected:  # no labelled case of this specialty: fall back to any labelled case of the same modality
-        selected = select_exemplars(store, image, ctx.n_exemplars, modality=image.meta.modality)
+        selected = select_exemplars(store, image, n, modality=image.meta.modality)
     exemplars = [
         Exemplar(
             case_id=s.case.case_id,
@@ -43,4 +41,4 @@ def retrieve(state: SpecialistState, runtime: Runtime[Context]) -> dict[str, Any
         )
         for s in selected
     ]
-    return {"draft": {**draft, "exemplars": exemplars}}
+    return {"draft": draft.update(exemplars=exemplars)}

@@ -12,33 +12,30 @@ from typing import Any
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
-from evlf.agents import resources
-from evlf.agents.context import Context
+from evlf.agents.runtime import RunContext
 from evlf.agents.state import State
 from evlf.agents.timing import timed
 from evlf.core.routing import route
 
 
 @timed("triage")
-def triage(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    ctx = runtime.context
+def triage(state: State, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    settings = runtime.context.settings
     study = state["study"]
-    images = resources.current(ctx).load_images(study.images)
-    decision = route(study, images, allow=ctx.specialties)
+    decision = route(study, runtime.context.images(study), allow=settings.specialties)
     return {"specialties": decision.chosen, "scores": decision.scores, "warnings": decision.warnings}
 
 
 @timed("triage")
-def triage_panel(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+def triage_panel(state: State, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Like triage, but keeps up to `panel_size` accepting specialties so several specialists read the study."""
-    ctx = runtime.context
+    settings = runtime.context.settings
     study = state["study"]
-    images = resources.current(ctx).load_images(study.images)
-    decision = route(study, images, allow=ctx.specialties, margin=1.0)
+    decision = route(study, runtime.context.images(study), allow=settings.specialties, margin=1.0)
     if decision.reason != "scores":
         return {"specialties": decision.chosen, "scores": decision.scores, "warnings": decision.warnings}
     accepting = sorted((k for k, v in decision.scores.items() if v > 0), key=lambda k: -decision.scores[k])
-    return {"specialties": accepting[: ctx.panel_size], "scores": decision.scores, "warnings": decision.warnings}
+    return {"specialties": accepting[: settings.panel_size], "scores": decision.scores, "warnings": decision.warnings}
 
 
 def fan_out(state: State) -> list[Send]:

@@ -1,7 +1,8 @@
-"""Verify: every plugin's report_checks plus box agreement; errors send the draft back to reason.
+"""Verify: the specialty's own checks, every plugin's report_checks, and box agreement.
 
-The loop is bounded by Context.verify_rounds; after the last round the draft
-goes on with its problems listed as warnings, never silently fixed.
+Errors send the draft back to reason, bounded by Context.verify_rounds; after
+the last round the draft goes on with its problems listed as warnings, never
+silently fixed.
 """
 
 from __future__ import annotations
@@ -10,35 +11,25 @@ from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 
-from evlf.agents import resources
-from evlf.agents.assemble import assemble
-from evlf.agents.context import Context
-from evlf.agents.state import Draft, SpecialistState
+from evlf.agents.assemble import draft_report
+from evlf.agents.runtime import Branch, RunContext
+from evlf.agents.state import SpecialistDraft, SpecialistState
 from evlf.agents.timing import timed
 from evlf.core.plugins import get_host
-from evlf.core.types import CheckIssue
+from evlf.core.types import CheckIssue, ImageSummary, Study
 
 
-def run_checks(state: SpecialistState, ctx: Context, draft: Draft) -> list[CheckIssue]:
+def run_checks(study: Study, images: list[ImageSummary], draft: SpecialistDraft, branch: Branch) -> list[CheckIssue]:
+    if draft.error or draft.parsed is None:
+        return [CheckIssue(check="answer-format", severity="error", message=f"the answer did not parse: {draft.error}")]
+    report = draft_report(study, images, draft, [draft.specialty], branch.backend.name)
+    found = list(branch.specialty.checks(report, branch.images))
+    for result in get_host().hook.report_checks(report=report, images=branch.images):
+        found.extend(i if isinstance(i, CheckIssue) else CheckIssue.model_validate(i) for i in result or [])
     issues: list[CheckIssue] = []
-    if draft.get("error") or not draft.get("answer_json"):
-        issues.append(CheckIssue(check="answer-format", severity="error", message=f"the answer did not parse: {draft.get('error')}"))
-        return issues
-    report = assemble(
-        study=state["study"],
-        images=state["images"],
-        draft=draft,
-        specialties=[state["specialty"]],
-        ctx=ctx,
-        graph="verify",
-        graph_version="0",
-        warnings=[],
-        timings={},
-        usage={},
-    )
-    images = resources.current(ctx).load_images(state["study"].images)
-    for result in get_host().hook.report_checks(report=report, images=images):
-        issues.extend(CheckIssue.model_validate(i) if not isinstance(i, CheckIssue) else i for i in result or [])
+    for issue in found:  # a plugin whose hook re-runs its specialty's checks must not list them twice
+        if issue not in issues:
+            issues.append(issue)
     for n, finding in enumerate(report.findings):
         if finding.status == "unverified":
             issues.append(
@@ -53,30 +44,24 @@ def run_checks(state: SpecialistState, ctx: Context, draft: Draft) -> list[Check
 
 
 @timed("verify")
-def verify(state: SpecialistState, runtime: Runtime[Context]) -> dict[str, Any]:
-    ctx = runtime.context
-    draft: Draft = dict(state["draft"])  # type: ignore[assignment]
-    issues = run_checks(state, ctx, draft)
-    errors = [i for i in issues if i.severity == "error"]
-    can_retry = int(draft.get("round", 1)) <= ctx.verify_rounds
-    draft["issues"] = [i.model_dump(mode="json") for i in issues]
-    draft["passed"] = not errors
-    if errors and can_retry:
-        draft["critique"] = [i.message for i in errors]
-        return {"draft": draft}
-    warnings = [f"{state['specialty']}: {i.message}" for i in issues]
-    return {"draft": draft, "warnings": warnings}
-
-
-def after_verify(state: SpecialistState, runtime: Runtime[Context]) -> Literal["reason", "finish"]:
+def verify(state: SpecialistState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     draft = state["draft"]
-    if not draft.get("passed") and int(draft.get("round", 1)) <= runtime.context.verify_rounds:
+    branch = runtime.context.branch(state["study"], draft.specialty)
+    issues = run_checks(state["study"], state["images"], draft, branch)
+    errors = [i for i in issues if i.severity == "error"]
+    checked = draft.update(issues=issues, passed=not errors, critique=[i.message for i in errors])
+    if errors and draft.round <= runtime.context.settings.verify_rounds:
+        return {"draft": checked}
+    return {"draft": checked, "warnings": [f"{draft.specialty}: {i.message}" for i in issues]}
+
+
+def after_verify(state: SpecialistState, runtime: Runtime[RunContext]) -> Literal["reason", "finish"]:
+    draft = state["draft"]
+    if not draft.passed and draft.round <= runtime.context.settings.verify_rounds:
         return "reason"
     return "finish"
 
 
 def finish(state: SpecialistState) -> dict[str, Any]:
     """Hand the specialist's draft to the parent graph."""
-    draft = dict(state["draft"])
-    draft.pop("critique", None)
-    return {"drafts": [draft]}
+    return {"drafts": [state["draft"].update(critique=[])]}

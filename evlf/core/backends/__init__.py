@@ -1,4 +1,4 @@
-"""Model backends: one file per backend, all behind `Backend` (base.py)."""
+"""The backend protocol (base.py); the built-in backends live in evlf/plugins/backends/, one module each."""
 
 from evlf.core.backends.base import Backend, Generation, GenerationRequest, ModelIdentity, Turn
 

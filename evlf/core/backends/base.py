@@ -8,7 +8,6 @@ the size it actually fed the model so boxes can be mapped back exactly.
 
 from __future__ import annotations
 
-import asyncio
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Literal
 
@@ -75,9 +74,6 @@ class Backend(ABC):
     @abstractmethod
     def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
         """Answer every request, in order; one failed reply never fails the batch."""
-
-    async def agenerate(self, requests: list[GenerationRequest]) -> list[Generation]:
-        return await asyncio.to_thread(self.generate, requests)
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release model memory or connections."""

@@ -17,7 +17,7 @@ def model_banner(report: Report) -> str | None:
     p = report.provenance
     if not p.trained:
         return f"The model ({p.model_id}) is untrained: random weights. The findings below demonstrate the pipeline and say nothing about the images."
-    if p.model_family == "demo" or p.model_id.startswith("evlf-demo"):
+    if p.model_id.startswith("evlf-demo"):
         return f"The model ({p.model_id}) is evlf's demo model, trained on synthetic lesions only: its answers on real images are meaningless."
     return None
 

@@ -23,6 +23,7 @@ from typing import ClassVar
 import numpy as np
 
 from evlf.core.errors import ConfigError
+from evlf.core.pixels import percentile_window
 from evlf.core.refine import Refinement, Refiner
 from evlf.core.types import Box, LoadedImage
 from evlf.plugins.refiners.common import check_boxes, image_grid, pixel_span, refinement
@@ -36,11 +37,6 @@ SEED_PERCENTILE = 99.9  # a box pixel seeds the lesion when more unusual than th
 SEED_MIN_SCORE = 4.0  # ...and at least this many robust deviations from it,
 SEED_MIN_SHARE = 0.02  # ...in a blob of at least this share of the box
 GROW_LEVEL = 0.7  # growing adds pixels at least this unusual relative to the region's median
-
-
-def _window(crop: np.ndarray) -> np.ndarray:
-    lo, hi = np.percentile(crop, (1, 99))
-    return np.clip((crop - lo) / max(float(hi - lo), 1e-6), 0.0, 1.0).astype(np.float32)
 
 
 class _Layout:
@@ -246,7 +242,7 @@ class ClassicalRefiner(Refiner):
         for box in boxes:
             lay = _Layout(box, image.height, image.width)
             r0, r1, c0, c1 = lay.crop
-            crop = _window(grid[r0:r1, c0:c1])
+            crop = percentile_window(grid[r0:r1, c0:c1])
             local = _keep_lesion(_SEGMENT[self.method](crop, lay), lay)
             full = np.zeros((image.height, image.width), bool)
             full[r0:r1, c0:c1] = local

@@ -17,6 +17,8 @@ import types
 from collections.abc import Sequence
 from typing import Any
 
+from evlf.core.geometry import box_iou_matrix
+
 _SHIM_NAMES = (
     "torchvision",
     "torchvision.transforms",
@@ -52,11 +54,8 @@ def box_area(boxes: Any) -> Any:
 def _iou_matrix(a: Any, b: Any) -> Any:
     import torch
 
-    lt = torch.maximum(a[:, None, :2], b[None, :, :2])
-    rb = torch.minimum(a[:, None, 2:], b[None, :, 2:])
-    wh = (rb - lt).clamp(min=0)
-    inter = wh[..., 0] * wh[..., 1]
-    return inter / (box_area(a)[:, None] + box_area(b)[None, :] - inter).clamp(min=1e-12)
+    ious = box_iou_matrix(a.detach().cpu().numpy(), b.detach().cpu().numpy())
+    return torch.as_tensor(ious, dtype=a.dtype, device=a.device)
 
 
 def nms(boxes: Any, scores: Any, iou_threshold: float) -> Any:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from evlf.core.answer import answer_json_schema
 from evlf.core.backends.base import GenerationRequest, Turn
-from evlf.core.backends.transformers_backend import TransformersBackend
+from evlf.plugins.backends.transformers_backend import TransformersBackend
 from evlf.core.errors import ConfigError
-from evlf.core.families import FAMILIES, family_of, torchvision_available
-from evlf.core.geometry import BoxConvention, BoxCodec, qwen_smart_resize
+from evlf.plugins.backends.families import FAMILIES, family_of
+from evlf.plugins.backends.processors import qwen_resize, torchvision_available
+from evlf.core.geometry import BoxConvention, BoxCodec
 from evlf.core.types import Box
 
 FAMILY_NAMES = sorted(FAMILIES)
@@ -58,7 +63,7 @@ def test_qwen25_boxes_map_back_to_original_pixels_exactly(tiny_dir, image, size)
     inputs, sizes = backend.prepare([GenerationRequest(turns=[Turn(role="user", text="q", images=[image(width, height)])])])
     grid = inputs["image_grid_thw"][0].tolist()
     proc = backend.processor.image_processor
-    rh, rw = qwen_smart_resize(height, width, factor=proc.patch_size * proc.merge_size, min_pixels=proc.size["shortest_edge"], max_pixels=proc.size["longest_edge"])
+    rh, rw = qwen_resize(height, width, factor=proc.patch_size * proc.merge_size, min_pixels=proc.size["shortest_edge"], max_pixels=proc.size["longest_edge"])
     assert sizes[0] == [(grid[2] * proc.patch_size, grid[1] * proc.patch_size)] == [(rw, rh)]
     codec = BoxCodec(BoxConvention.RESIZED_PIXELS, original=size, resized=sizes[0][0])
     assert codec.decode([0, 0, rw, rh]) == Box(x0=0, y0=0, x1=width, y1=height)
@@ -83,3 +88,34 @@ def test_remote_code_internvl_is_explained():
 def test_missing_directory_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="not a model directory"):
         TransformersBackend(str(tmp_path / "nope"))
+
+
+@st.composite
+def image_box(draw):
+    w = draw(st.integers(1, 4096))
+    h = draw(st.integers(max(1, math.ceil(w / 200)), min(4096, w * 200)))  # Qwen's processor refuses aspect ratios over 200
+    x0 = draw(st.floats(0, w, allow_nan=False))
+    x1 = draw(st.floats(x0, w, allow_nan=False))
+    y0 = draw(st.floats(0, h, allow_nan=False))
+    y1 = draw(st.floats(y0, h, allow_nan=False))
+    return (w, h), Box(x0=x0, y0=y0, x1=x1, y1=y1)
+
+
+@settings(max_examples=100, deadline=None)  # the first example imports transformers
+@given(data=image_box())
+def test_qwen25_resized_pixels_map_back_to_original(data):
+    (w, h), box = data
+    rh, rw = qwen_resize(h, w)
+    assert rh % 28 == 0 and rw % 28 == 0
+    codec = BoxCodec(BoxConvention.RESIZED_PIXELS, original=(w, h), resized=(rw, rh))
+    in_resized = codec.encode(box)
+    assert all(0 <= v <= max(rw, rh) + 1e-6 for v in in_resized)
+    back = codec.decode(in_resized)
+    assert all(math.isclose(u, v, rel_tol=1e-6, abs_tol=1e-5) for u, v in zip(back.as_list(), box.as_list()))
+
+
+def test_qwen_resize_bounds():
+    h, w = qwen_resize(4000, 3000)
+    assert h * w <= 14 * 14 * 4 * 1280
+    h, w = qwen_resize(10, 10)
+    assert h * w >= 56 * 56

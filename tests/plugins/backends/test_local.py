@@ -6,9 +6,9 @@ import pytest
 
 from evlf.core.answer import answer_json_schema
 from evlf.core.backends.base import Generation, GenerationRequest, Turn
-from evlf.core.backends.openai_backend import OpenAIBackend
-from evlf.core.backends.tiny import TinyBackend, tiny_model_dir
-from evlf.core.backends.transformers_backend import TransformersBackend
+from evlf.plugins.backends.openai_backend import OpenAIBackend
+from evlf.plugins.backends.tiny import TinyBackend, tiny_model_dir
+from evlf.plugins.backends.transformers_backend import TransformersBackend
 from evlf.core.errors import ConfigError
 from evlf.core.plugins import get_host
 
@@ -33,7 +33,7 @@ def test_registering_backends_imports_no_model_library():
     import subprocess
     import sys
 
-    code = "import sys, evlf.plugins.backends; print(sorted(m for m in ('torch', 'transformers', 'llguidance', 'openai') if m in sys.modules))"
+    code = "import sys, evlf.plugins.backends.transformers_backend, evlf.plugins.backends.openai_backend, evlf.plugins.backends.tiny, evlf.plugins.backends.demo; print(sorted(m for m in ('torch', 'transformers', 'llguidance', 'openai') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

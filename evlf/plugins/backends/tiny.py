@@ -12,12 +12,15 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from evlf.core.backends.common import reject_unknown
-from evlf.core.backends.transformers_backend import TransformersBackend
-from evlf.core.families import build_tiny_model, get_family
+from evlf.core.hookspecs import hookimpl
+from evlf.plugins.backends.adapter import reject_unknown
+from evlf.plugins.backends.families import get_family
+from evlf.plugins.backends.tiny_models import build_tiny_model
+from evlf.plugins.backends.transformers_backend import TransformersBackend
 
 TINY_FORMAT = "1"  # bump when the tiny recipe changes, so stale caches are rebuilt
 
@@ -58,3 +61,8 @@ class TinyBackend(TransformersBackend):
         super().__init__(str(path), device=options.get("device", "cpu"), dtype="float32", **{k: v for k, v in options.items() if k != "device"})
         self._identity = self._identity.model_copy(update={"name": f"tiny-{family}", "trained": False})
         self.threads = 1  # a model this small only loses time to thread synchronisation
+
+
+@hookimpl
+def register_backends(register: Callable[[Any], None]) -> None:
+    register(TinyBackend)

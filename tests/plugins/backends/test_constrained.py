@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from evlf.core.answer import EvlfAnswer, answer_json_schema
 from evlf.core.backends.base import GenerationRequest, Turn
-from evlf.core.constrained import MIN_CONSTRAINED_TOKENS, closed_schema, evlf_grammar, min_budget, think_budget
+from evlf.plugins.backends.constrained import MIN_CONSTRAINED_TOKENS, closed_schema, evlf_grammar, min_budget, think_budget
 from evlf.core.output import parse_output
 
 LABELS = st.lists(st.text(alphabet="abcdefghij -", min_size=1, max_size=12), min_size=1, max_size=4, unique=True)
@@ -55,3 +56,21 @@ def test_grammar_bounds_the_think_part():
     assert json.loads(grammar.split("%json", 1)[1])["additionalProperties"] is False
     assert think_budget(150) == 0 and think_budget(1000) == 256
     assert min_budget(answer_json_schema(["a", "a much longer label"])) == MIN_CONSTRAINED_TOKENS + len('"a much longer label"')
+
+
+def test_packed_masks_follow_llguidance_layout_and_mask_only_constrained_rows():
+    import torch
+
+    from evlf.plugins.backends.constrained import apply_bitmask, pack_tokens
+
+    rng = np.random.default_rng(0)
+    allowed = rng.random((3, 70)) < 0.4
+    bitmask = np.stack([pack_tokens(a) for a in allowed])
+    unpacked = np.unpackbits(bitmask.view(np.uint8), axis=1, bitorder="little")[:, :70].astype(bool)
+    assert (unpacked == allowed).all()
+    scores = torch.randn(3, 70)
+    out = apply_bitmask(scores.clone(), bitmask, [0, 2])
+    assert torch.equal(out[1], scores[1])  # a free row stays untouched
+    for row in (0, 2):
+        assert torch.isinf(out[row][~torch.from_numpy(allowed[row])]).all()
+        assert torch.equal(out[row][torch.from_numpy(allowed[row])], scores[row][torch.from_numpy(allowed[row])])

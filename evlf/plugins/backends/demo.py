@@ -12,12 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from evlf.core.backends.common import reject_unknown
-from evlf.core.backends.transformers_backend import TransformersBackend
 from evlf.core.errors import ConfigError
 from evlf.core.hookspecs import hookimpl
+from evlf.plugins.backends.adapter import reject_unknown
+from evlf.plugins.backends.transformers_backend import TransformersBackend
 
-DEMO_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "demo"
+DEMO_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "demo"
 DEMO_MODEL_NAME = "evlf-demo-synthetic-lesions-not-for-clinical-use"
 
 

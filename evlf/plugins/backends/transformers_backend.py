@@ -3,52 +3,34 @@
 AutoModelForImageTextToText + the family's processor and chat template; CUDA
 bf16 when present, CPU float32 otherwise; several requests go into one
 `generate` call (left padding). Requests carrying a JSON Schema are decoded
-under it (evlf.core.constrained), with at least `min_budget(schema)` new
+under it (constrained.py), with at least `min_budget(schema)` new
 tokens so the reply is never cut off. Models load only from local paths.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from evlf.core.answer import answer_json_schema
 from evlf.core.backends.base import Backend, Generation, GenerationRequest, ModelIdentity
-from evlf.core.backends.common import finish, merge_repair, reject_unknown, repair_request
-from evlf.core.constrained import GrammarLogitsProcessor, GrammarTokenizer, min_budget
 from evlf.core.errors import ConfigError
-from evlf.core.families import Family, family_of, fed_sizes, load_processor
+from evlf.core.hashing import weights_digest
+from evlf.core.hookspecs import hookimpl
+from evlf.plugins.backends.adapter import chat_messages, finish, generate_with_repair, reject_unknown
+from evlf.plugins.backends.constrained import GrammarLogitsProcessor, GrammarTokenizer, min_budget
+from evlf.plugins.backends.families import Family, family_of
+from evlf.plugins.backends.processors import fed_sizes, load_processor
 
 _DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16", "fp16": "float16"}
 _LOADED: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 _LOAD_LOCK = threading.Lock()
-
-
-def weights_digest(path: Path, full_limit: int = 1 << 30) -> str:
-    """sha256 of the weight files; above `full_limit` bytes, of names, sizes and each file's first and last MiB."""
-    files = sorted(p for p in path.iterdir() if p.suffix in (".safetensors", ".bin") and p.is_file())
-    total = sum(p.stat().st_size for p in files)
-    digest = hashlib.sha256()
-    for file in files:
-        digest.update(file.name.encode())
-        with file.open("rb") as fh:
-            if total <= full_limit:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(block)
-            else:
-                size = file.stat().st_size
-                digest.update(str(size).encode())
-                digest.update(fh.read(1 << 20))
-                fh.seek(max(0, size - (1 << 20)))
-                digest.update(fh.read(1 << 20))
-    return digest.hexdigest()
 
 
 def _to_pil(image: np.ndarray) -> Any:
@@ -64,15 +46,9 @@ def _to_pil(image: np.ndarray) -> Any:
     return Image.fromarray(array[..., :3])
 
 
-def _messages(request: GenerationRequest) -> list[dict[str, Any]]:
-    messages: list[dict[str, Any]] = []
-    if request.system:
-        messages.append({"role": "system", "content": [{"type": "text", "text": request.system}]})
-    for turn in request.turns:
-        content: list[dict[str, Any]] = [{"type": "image"} for _ in turn.images]
-        content.append({"type": "text", "text": turn.text})
-        messages.append({"role": turn.role, "content": content})
-    return messages
+def _image_placeholder(image: np.ndarray) -> dict[str, Any]:
+    """The chat template marks where an image goes; the processor takes the pixels separately."""
+    return {"type": "image"}
 
 
 class TransformersBackend(Backend):
@@ -169,7 +145,7 @@ class TransformersBackend(Backend):
 
     def prepare(self, requests: list[GenerationRequest]) -> tuple[Any, list[list[tuple[int, int]]]]:
         """Processor inputs for a batch and, per request, the fed size of each final-turn image."""
-        texts = [self.processor.apply_chat_template(_messages(r), add_generation_prompt=True, tokenize=False) for r in requests]
+        texts = [self.processor.apply_chat_template(chat_messages(r, _image_placeholder, plain_text=False), add_generation_prompt=True, tokenize=False) for r in requests]
         images = [_to_pil(img) for r in requests for t in r.turns for img in t.images]
         kwargs: dict[str, Any] = {"text": texts, "padding": True, "return_tensors": "pt"}
         if images:
@@ -187,6 +163,12 @@ class TransformersBackend(Backend):
         return inputs.to(self.device), per_request
 
     def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
+        if self.repair:
+            return generate_with_repair(requests, self._generate_all)
+        return self._generate_all(requests)
+
+    def _generate_all(self, requests: list[GenerationRequest]) -> list[Generation]:
+        """One pass: requests grouped by their generation settings, in batches of `max_batch_size`."""
         # a constrained reply cut off by the budget would not parse: give it the room it needs
         requests = [
             r.model_copy(update={"max_new_tokens": min_budget(r.json_schema)})
@@ -203,17 +185,6 @@ class TransformersBackend(Backend):
                 chunk = indices[start : start + self.max_batch_size]
                 for i, gen in zip(chunk, self._generate_batch([requests[i] for i in chunk]), strict=True):
                     results[i] = gen
-        if self.repair:
-            failed = [i for i, g in enumerate(results) if g is not None and g.answer is None]
-            if failed:
-                retry = [repair_request(requests[i], results[i], answer_json_schema()) for i in failed]  # type: ignore[arg-type]
-                saved, self.repair = self.repair, False
-                try:
-                    second = self.generate(retry)
-                finally:
-                    self.repair = saved
-                for i, gen in zip(failed, second, strict=True):
-                    results[i] = merge_repair(results[i], gen)  # type: ignore[arg-type]
         return [g for g in results if g is not None]
 
     def _generate_batch(self, requests: list[GenerationRequest]) -> list[Generation]:
@@ -265,3 +236,8 @@ class TransformersBackend(Backend):
                 )
             )
         return out
+
+
+@hookimpl
+def register_backends(register: Callable[[Any], None]) -> None:
+    register(TransformersBackend)

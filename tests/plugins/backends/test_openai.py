@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from evlf.core.answer import answer_json_schema
 from evlf.core.backends.base import GenerationRequest, Turn
-from evlf.core.backends.openai_backend import OpenAIBackend
+from evlf.plugins.backends.openai_backend import OpenAIBackend
 from evlf.core.errors import BackendError, ConfigError
 
 

@@ -13,22 +13,23 @@ or a reply that does not parse comes back as that request's `Generation.error`.
 
 from __future__ import annotations
 
-import base64
-import io
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 import numpy as np
 
-from evlf.core.answer import answer_json_schema
 from evlf.core.backends.base import Backend, Generation, GenerationRequest, ModelIdentity
-from evlf.core.backends.common import finish, merge_repair, reject_unknown, repair_request
-from evlf.core.constrained import closed_schema
 from evlf.core.errors import BackendError, ConfigError
-from evlf.core.families import FAMILIES
-from evlf.core.geometry import BoxConvention, qwen_smart_resize
+from evlf.core.geometry import BoxConvention
+from evlf.core.hookspecs import hookimpl
+from evlf.core.pixels import png_data_url
+from evlf.plugins.backends.adapter import chat_messages, finish, generate_with_repair, reject_unknown
+from evlf.plugins.backends.constrained import closed_schema
+from evlf.plugins.backends.families import FAMILIES
+from evlf.plugins.backends.processors import qwen_resize
 
 # model-name fragments that identify a family when the server does not say
 _NAME_HINTS = (
@@ -54,29 +55,16 @@ def guess_family(model: str) -> str | None:
     return None
 
 
-def data_url(image: np.ndarray) -> str:
-    from PIL import Image
-
+def _image_url(image: np.ndarray) -> dict[str, Any]:
     array = np.asarray(image)
     if array.dtype != np.uint8 or array.ndim not in (2, 3):
         raise ConfigError(f"backend images must be 8-bit RGB arrays, got {array.dtype} {array.shape}")
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return {"type": "image_url", "image_url": {"url": png_data_url(array)}}
 
 
-def chat_messages(request: GenerationRequest) -> list[dict[str, Any]]:
-    messages: list[dict[str, Any]] = []
-    if request.system:
-        messages.append({"role": "system", "content": request.system})
-    for turn in request.turns:
-        if turn.role == "assistant" or not turn.images:
-            messages.append({"role": turn.role, "content": turn.text})
-            continue
-        content: list[dict[str, Any]] = [{"type": "image_url", "image_url": {"url": data_url(img)}} for img in turn.images]
-        content.append({"type": "text", "text": turn.text})
-        messages.append({"role": turn.role, "content": content})
-    return messages
+def chat_request_messages(request: GenerationRequest) -> list[dict[str, Any]]:
+    """The request in the chat-completions message format, images as PNG data URLs."""
+    return chat_messages(request, _image_url, plain_text=True)
 
 
 class OpenAIBackend(Backend):
@@ -130,7 +118,10 @@ class OpenAIBackend(Backend):
         h, w = np.asarray(image).shape[:2]
         if self.family in ("qwen2_vl", "qwen2_5_vl", "qwen3_vl"):
             factor = 32 if self.family == "qwen3_vl" else 28
-            rh, rw = qwen_smart_resize(h, w, factor=factor, max_pixels=factor * factor * 1280)
+            try:
+                rh, rw = qwen_resize(h, w, factor=factor, max_pixels=factor * factor * 1280)
+            except ValueError:  # an aspect ratio the processor refuses: the server will say so
+                return w, h
             return rw, rh
         return w, h
 
@@ -145,7 +136,7 @@ class OpenAIBackend(Backend):
 
         params: dict[str, Any] = {
             "model": self.model,
-            "messages": chat_messages(request),
+            "messages": chat_request_messages(request),
             "max_tokens": request.max_new_tokens,
             "temperature": request.temperature,
         }
@@ -198,17 +189,18 @@ class OpenAIBackend(Backend):
         )
 
     def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
+        if self.repair:  # a request the server refused has no reply to repair
+            return generate_with_repair(requests, self._generate_all, lambda g: g.answer is None and bool(g.text))
+        return self._generate_all(requests)
+
+    def _generate_all(self, requests: list[GenerationRequest]) -> list[Generation]:
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            results = list(pool.map(self._one, requests))
-        if self.repair:
-            failed = [i for i, g in enumerate(results) if g.answer is None and g.text]
-            if failed:
-                retry = [repair_request(requests[i], results[i], answer_json_schema()) for i in failed]
-                with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-                    second = list(pool.map(self._one, retry))
-                for i, gen in zip(failed, second, strict=True):
-                    results[i] = merge_repair(results[i], gen)
-        return results
+            return list(pool.map(self._one, requests))
 
     def close(self) -> None:
         self.client.close()
+
+
+@hookimpl
+def register_backends(register: Callable[[Any], None]) -> None:
+    register(OpenAIBackend)

@@ -15,7 +15,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 @pytest.fixture(scope="session")
 def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
     """family name -> a saved tiny model directory (built on first request)."""
-    from evlf.core.backends.tiny import tiny_model_dir
+    from evlf.plugins.backends.tiny import tiny_model_dir
 
     root = tmp_path_factory.mktemp("tiny-models")
     return lambda family: tiny_model_dir(family, cache_dir=str(root))
@@ -23,7 +23,7 @@ def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
 
 @pytest.fixture(scope="session")
 def tiny_backend(tiny_dir: Callable[[str], Path]):
-    from evlf.core.backends.tiny import TinyBackend
+    from evlf.plugins.backends.tiny import TinyBackend
 
     return TinyBackend("qwen2_vl", cache_dir=str(tiny_dir("qwen2_vl").parent))
 

@@ -6,7 +6,7 @@ Schema and a Lark grammar with `%json` (so the whole `<think>..</think>
 well under a millisecond a token. It ships no transformers logits processor, so
 `GrammarLogitsProcessor` below is that glue.
 
-What made it reliable on untrained models (see DESIGN.md):
+What made it reliable on untrained models:
 - closed objects (`additionalProperties: false`) so the decoder cannot invent keys;
 - the tokenizer's marker tokens (chat markers, image pads) are banned, EOS aside;
 - the think part is length-bounded, and ends before the closing phase below
@@ -92,6 +92,23 @@ class GrammarTokenizer:
         for token_id in self.eos_ids:
             if token_id < vocab_size:
                 self.closing[token_id] = True
+        eos = np.zeros(vocab_size, dtype=bool)
+        eos[[i for i in self.eos_ids if i < vocab_size]] = True
+        # the same sets packed as llguidance packs its token bitmask (bit i of 32-bit word i // 32 is token i),
+        # so each decoding step narrows the mask with a few word-wise ANDs instead of vocabulary-sized arrays
+        self.unbanned_bits = pack_tokens(~self.banned)
+        self.closing_bits = pack_tokens(self.closing)
+        self.nonnumeric_bits = pack_tokens(self.nonnumeric)
+        self.eos_bits = pack_tokens(eos)
+
+
+def pack_tokens(tokens: Any) -> Any:
+    """A boolean per-token array as llguidance's int32 bitmask row."""
+    import numpy as np
+
+    packed = np.packbits(np.asarray(tokens, dtype=bool), bitorder="little")
+    words = -(-len(tokens) // 32)
+    return np.pad(packed, (0, 4 * words - len(packed))).view("<i4").astype(np.int32)
 
 
 def min_budget(schema: dict[str, Any]) -> int:
@@ -159,46 +176,67 @@ class GrammarLogitsProcessor:
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         import time
 
-        import numpy as np
-        import torch
         from llguidance.numpy import allocate_token_bitmask, fill_next_token_bitmask
 
         start = time.perf_counter_ns()
         if self.prompt_len is None:
             self.prompt_len = int(input_ids.shape[1])
         generated = int(input_ids.shape[1]) - self.prompt_len
-        left = self.max_new_tokens - generated
-        vocab = min(int(scores.shape[-1]), self.tok.vocab_size)
         bitmask = allocate_token_bitmask(len(self.matchers), self.tok.vocab_size)
-        rows = []
-        for row, matcher in enumerate(self.matchers):
-            if matcher is None:
-                continue
-            if generated > 0:
-                last = int(input_ids[row, -1])
-                if not matcher.is_stopped() and not matcher.is_error():
-                    matcher.consume_token(last)
+        rows = [row for row, matcher in enumerate(self.matchers) if matcher is not None]
+        for row in rows:
+            matcher = self.matchers[row]
+            if generated > 0 and not matcher.is_stopped() and not matcher.is_error():
+                matcher.consume_token(int(input_ids[row, -1]))
             if matcher.is_error() or matcher.is_stopped():
-                allowed = np.zeros(self.tok.vocab_size, dtype=bool)
-                allowed[[i for i in self.tok.eos_ids if i < self.tok.vocab_size]] = True
-            else:
-                fill_next_token_bitmask(matcher, bitmask, row)
-                bits = np.unpackbits(bitmask[row].view(np.uint8), bitorder="little")[: self.tok.vocab_size]
-                allowed = bits.astype(bool) & ~self.tok.banned
-                if left <= FINISH_MARGIN:  # close what is open: a closer, else anything but more digits
-                    for tier in (self.tok.closing, self.tok.nonnumeric):
-                        if (allowed & tier).any():
-                            allowed = allowed & tier
-                            break
-                if not allowed.any():  # nothing legal left: end the reply
-                    allowed[[i for i in self.tok.eos_ids if i < self.tok.vocab_size]] = True
-            rows.append((row, allowed))
+                bitmask[row] = self.tok.eos_bits
+                continue
+            fill_next_token_bitmask(matcher, bitmask, row)
+            self._narrow(bitmask[row], self.max_new_tokens - generated)
         if rows:
-            keep = np.ones(tuple(scores.shape), dtype=bool)  # free rows stay untouched
-            for row, allowed in rows:
-                keep[row] = False
-                keep[row, :vocab] = allowed[:vocab]
-            scores = scores.masked_fill(~torch.from_numpy(keep).to(scores.device), float("-inf"))
+            scores = apply_bitmask(scores, bitmask, rows)
         self.mask_ns += time.perf_counter_ns() - start
         self.steps += 1
         return scores
+
+    def _narrow(self, mask: Any, left: int) -> None:
+        """Drop banned tokens; near the budget's end keep closers, else non-digits; with nothing legal left, only EOS."""
+        mask &= self.tok.unbanned_bits
+        if left <= FINISH_MARGIN:
+            for tier in (self.tok.closing_bits, self.tok.nonnumeric_bits):
+                narrowed = mask & tier
+                if narrowed.any():
+                    mask[:] = narrowed
+                    break
+        if not mask.any():
+            mask[:] = self.tok.eos_bits
+
+
+def apply_bitmask(scores: Any, bitmask: Any, rows: list[int]) -> Any:
+    """Set the logits of disallowed tokens to -inf, in place, in the constrained `rows` only.
+
+    On CUDA this is `llguidance.torch.apply_token_bitmask_inplace` (a compiled
+    kernel on the device). On CPU that kernel costs tens of seconds of
+    torch.compile per process, so the packed words are unpacked once and the
+    scores masked in place; free rows are never touched.
+    """
+    import numpy as np
+    import torch
+
+    index = rows if len(rows) < scores.shape[0] else slice(None)
+    packed = bitmask[index]
+    sub = scores[index] if isinstance(index, list) else scores
+    if sub.device.type == "cuda":
+        from llguidance.torch import apply_token_bitmask_inplace
+
+        sub = sub.contiguous()
+        apply_token_bitmask_inplace(sub, torch.from_numpy(packed).to(sub.device, non_blocking=True))
+    else:
+        n = min(int(sub.shape[-1]), 32 * packed.shape[1])
+        bits = np.unpackbits(packed.view(np.uint8), axis=1, count=n, bitorder="little")
+        sub[:, :n].masked_fill_(torch.from_numpy(bits) == 0, float("-inf"))
+        sub[:, n:] = float("-inf")
+    if isinstance(index, list):
+        scores[index] = sub
+        return scores
+    return sub
