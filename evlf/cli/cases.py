@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
 from evlf.cli.common import console, err_console, print_json
+from evlf.retrieval.paths import STORE_ENV, default_store_path
 
 cases_app = typer.Typer(help="Build and search the case store (similar solved cases for few-shot prompting).", no_args_is_help=True)
-
-STORE_ENV = "EVLF_CASE_STORE"
-
-
-def default_store_path() -> Path:
-    """EVLF_CASE_STORE, else the user's data directory (platformdirs) /cases."""
-    env = os.environ.get(STORE_ENV)
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("evlf")) / "cases"
-
 
 StoreOpt = typer.Option(None, "--store", help=f"Case store folder (default: ${STORE_ENV} or the user data dir).")
 

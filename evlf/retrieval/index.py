@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 from typing import Any
@@ -136,10 +137,13 @@ def search(index: Any, queries: np.ndarray, k: int, allowed: np.ndarray | None, 
     return index.search(q, k, params=params)
 
 
-def save_index(index: Any, path: Path) -> None:
+def save_index(index: Any, path: Path) -> str:
+    """Write the index atomically; returns the sha256 of what was written (hashed in memory, not read back)."""
     import faiss
 
-    atomic_write_bytes(path, faiss.serialize_index(index).tobytes())
+    data = faiss.serialize_index(index).data  # a memoryview over the bytes: no copy
+    atomic_write_bytes(path, data)
+    return hashlib.sha256(data).hexdigest()
 
 
 def load_index(path: Path, mmap: bool) -> Any:
