@@ -86,16 +86,46 @@ def train_and_add(index: Any, vectors: np.ndarray, ids: np.ndarray, seed: int = 
             ivf.cp.seed = seed
             ivf.cp.max_points_per_centroid = TRAIN_POINTS_PER_LIST
             if ivf.nlist >= TWO_LEVEL_FROM and ivf.quantizer.ntotal == 0 and len(sample) >= ivf.nlist:
-                from faiss.contrib.clustering import two_level_clustering
-
-                centroids, _ = two_level_clustering(sample, int(math.sqrt(ivf.nlist)), ivf.nlist, clustering_niter=TRAIN_ITERATIONS, seed=seed)
-                ivf.quantizer.add(np.ascontiguousarray(centroids, dtype=np.float32))  # IVF.train then skips its own k-means
+                ivf.quantizer.add(two_level_centroids(sample, ivf.nlist, seed))  # IVF.train then skips its own k-means
         index.train(sample)
         refine = _refine(index)
         if refine is not None:
             refine.k_factor = REFINE_K_FACTOR
     if len(vectors):
         index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.ascontiguousarray(ids, dtype=np.int64))
+
+
+def two_level_centroids(x: np.ndarray, nlist: int, seed: int = 0) -> np.ndarray:
+    """k-means in two levels: sqrt(nlist) coarse clusters, then each split into centroids in proportion to its size.
+
+    faiss.contrib's two_level_clustering can give an uneven (real) mix a coarse cluster of
+    zero centroids and fail; here every cluster gets at least one and no more than its points.
+    """
+    import faiss
+
+    nc1 = int(math.sqrt(nlist))
+    coarse = faiss.Kmeans(x.shape[1], nc1, niter=TRAIN_ITERATIONS, seed=seed, max_points_per_centroid=2000)
+    coarse.train(x)
+    _, assign = coarse.index.search(x, 1)
+    assign = assign[:, 0]
+    sizes = np.bincount(assign, minlength=nc1)
+    share = np.minimum(sizes, np.maximum(1, np.floor(sizes * nlist / sizes.sum()).astype(int)))
+    while share.sum() < nlist:  # hand out the rest to the clusters with the most points per centroid
+        share[np.argmax(np.where(share < sizes, sizes / np.maximum(share, 1), -1))] += 1
+    while share.sum() > nlist:
+        share[np.argmax(share)] -= 1
+    out = []
+    for c in range(nc1):
+        members = x[assign == c]
+        if share[c] == 0 or len(members) == 0:
+            continue
+        if share[c] >= len(members):
+            out.append(members[: share[c]])
+            continue
+        km = faiss.Kmeans(x.shape[1], int(share[c]), niter=TRAIN_ITERATIONS, seed=seed + c, max_points_per_centroid=TRAIN_POINTS_PER_LIST)
+        km.train(np.ascontiguousarray(members))
+        out.append(km.centroids)
+    return np.ascontiguousarray(np.concatenate(out), dtype=np.float32)
 
 
 def _ivf(index: Any) -> Any | None:
