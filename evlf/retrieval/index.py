@@ -71,28 +71,31 @@ REFINE_K_FACTOR = 4
 
 
 def train_and_add(index: Any, vectors: np.ndarray, ids: np.ndarray, seed: int = 0) -> None:
-    import faiss
-
     if not index.is_trained:
         if len(vectors) == 0:
             return
-        ivf = _ivf(index)
-        limit = min(TRAIN_POINTS_PER_LIST * ivf.nlist, TRAIN_MAX_POINTS) if ivf is not None else len(vectors)
-        rng = np.random.default_rng(seed)
-        sample = vectors if len(vectors) <= limit else vectors[np.sort(rng.choice(len(vectors), limit, replace=False))]
-        sample = np.ascontiguousarray(sample, dtype=np.float32)
-        if ivf is not None:
-            ivf.cp.niter = TRAIN_ITERATIONS
-            ivf.cp.seed = seed
-            ivf.cp.max_points_per_centroid = TRAIN_POINTS_PER_LIST
-            if ivf.nlist >= TWO_LEVEL_FROM and ivf.quantizer.ntotal == 0 and len(sample) >= ivf.nlist:
-                ivf.quantizer.add(two_level_centroids(sample, ivf.nlist, seed))  # IVF.train then skips its own k-means
-        index.train(sample)
-        refine = _refine(index)
-        if refine is not None:
-            refine.k_factor = REFINE_K_FACTOR
+        _train(index, vectors, seed)
     if len(vectors):
         index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.ascontiguousarray(ids, dtype=np.int64))
+
+
+def _train(index: Any, vectors: np.ndarray, seed: int) -> None:
+    """Train on a sample (freed before the vectors are added: 1.3 GB at 1M x 1280)."""
+    ivf = _ivf(index)
+    limit = min(TRAIN_POINTS_PER_LIST * ivf.nlist, TRAIN_MAX_POINTS) if ivf is not None else len(vectors)
+    rng = np.random.default_rng(seed)
+    sample = vectors if len(vectors) <= limit else vectors[np.sort(rng.choice(len(vectors), limit, replace=False))]
+    sample = np.ascontiguousarray(sample, dtype=np.float32)
+    if ivf is not None:
+        ivf.cp.niter = TRAIN_ITERATIONS
+        ivf.cp.seed = seed
+        ivf.cp.max_points_per_centroid = TRAIN_POINTS_PER_LIST
+        if ivf.nlist >= TWO_LEVEL_FROM and ivf.quantizer.ntotal == 0 and len(sample) >= ivf.nlist:
+            ivf.quantizer.add(two_level_centroids(sample, ivf.nlist, seed))  # IVF.train then skips its own k-means
+    index.train(sample)
+    refine = _refine(index)
+    if refine is not None:
+        refine.k_factor = REFINE_K_FACTOR
 
 
 def two_level_centroids(x: np.ndarray, nlist: int, seed: int = 0) -> np.ndarray:
