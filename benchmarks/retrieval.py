@@ -200,7 +200,7 @@ def bench_one(n: int, d: int, numpy_reps: int, peers: list[str], reps: int) -> d
     np_rec = recall(numpy_search(x, q[:16], K), truth[:16])
     print(f"n={n} d={d}: data {x.nbytes / 2**30:.2f} GiB made in {gen_s:.0f}s; numpy brute force 1q p50 {np_p50:.2f} ms p99 {np_p99:.2f} ms recall@10 {np_rec:.4f}", flush=True)
     chosen = ix.auto_factory(n)
-    probes = [16, 32, 64, 128]
+    probes = [4, 8, 16, 32]
     rows = [bench_index(f, x, q, truth, reps, probes) for f in [chosen, *[p for p in peers if p != chosen]]]
     del x
     gc.collect()

@@ -20,14 +20,14 @@ FLAT_LIMIT = 50_000
 def auto_factory(count: int) -> str:
     """Exact search for small stores; above FLAT_LIMIT an inverted file of SQ8 codes with an exact re-rank (see docs/retrieval.md).
 
-    About 8*sqrt(n) lists (a power of two) keep the scanned share small; an HNSW graph over the
+    About sqrt(n) lists (a power of two): on clustered data more lists split the clusters and need a larger share probed; an HNSW graph over the
     centroids finds the lists to probe without scanning every centroid; SQ8 codes (a byte a
     dimension) are a quarter of float32 to read; `RFlat` re-ranks the shortlist exactly on the
     float32 vectors, so recall is that of the inverted file, not of the codes.
     """
     if count < FLAT_LIMIT:
         return "IDMap2,Flat"
-    nlist = int(2 ** round(math.log2(8 * math.sqrt(count))))
+    nlist = int(2 ** round(math.log2(math.sqrt(count))))
     return f"IVF{nlist}_HNSW32,SQ8,RFlat"
 
 
@@ -65,7 +65,7 @@ TRAIN_POINTS_PER_LIST = 64
 TRAIN_MAX_POINTS = 262_144
 TRAIN_ITERATIONS = 10
 #: From this many lists on, k-means runs in two levels (sqrt(nlist) coarse clusters, then each split): minutes become seconds.
-TWO_LEVEL_FROM = 1024
+TWO_LEVEL_FROM = 4096
 #: A shortlist this many times k is re-ranked exactly by a refined index.
 REFINE_K_FACTOR = 4
 

@@ -14,8 +14,8 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
 def test_factory_follows_size():
     assert ix.auto_factory(ix.FLAT_LIMIT - 1) == "IDMap2,Flat" and ix.auto_nprobe("IDMap2,Flat") is None
     big = ix.auto_factory(1_000_000)
-    assert big == "IVF8192_HNSW32,SQ8,RFlat" and ix.auto_nprobe(big) == 64
-    assert ix.auto_nprobe("PCA256,IVF4096,Flat") == 32  # the list count is found behind a transform too
+    assert big == "IVF1024_HNSW32,SQ8,RFlat" and ix.auto_nprobe(big) == 8
+    assert ix.auto_nprobe("PCA256,IVF4096,Flat") == 32 and ix.auto_nprobe("IVF8192,Flat") == 64  # the list count is found behind a transform too
 
 
 def test_two_level_training_on_an_uneven_mix():
@@ -23,8 +23,8 @@ def test_two_level_training_on_an_uneven_mix():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((12_000, 16)).astype(np.float32)
     x[:10_000] = x[:10_000] * 0.01 + 1.0
-    centroids = ix.two_level_centroids(unit_rows(x), 1024)
-    assert centroids.shape == (1024, 16) and np.isfinite(centroids).all()
+    centroids = ix.two_level_centroids(unit_rows(x), 4096)
+    assert centroids.shape == (4096, 16) and np.isfinite(centroids).all()
 
 
 def test_refined_index_filters_by_id_before_ranking():
