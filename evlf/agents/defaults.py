@@ -12,6 +12,8 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+from evlf.retrieval.paths import default_store_path  # noqa: F401  (re-exported: the one copy lives beside the store)
+
 from evlf.core.errors import ConfigError
 
 GRAPH = "full"
@@ -53,15 +55,3 @@ def demo_weights_sha256() -> str | None:
 
 def is_demo_weights(weights_sha256: str | None) -> bool:
     return weights_sha256 is not None and weights_sha256 == demo_weights_sha256()
-
-
-def default_store_path() -> Path:
-    """EVLF_CASE_STORE, else the user's data directory (platformdirs) /cases."""
-    import os
-
-    env = os.environ.get("EVLF_CASE_STORE")
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("evlf")) / "cases"

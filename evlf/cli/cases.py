@@ -7,13 +7,10 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from evlf.agents.defaults import default_store_path
 from evlf.cli.common import console, err_console, print_json
+from evlf.retrieval.paths import STORE_ENV, default_store_path
 
 cases_app = typer.Typer(help="Build and search the case store (similar solved cases for few-shot prompting).", no_args_is_help=True)
-
-STORE_ENV = "EVLF_CASE_STORE"
-
 
 StoreOpt = typer.Option(None, "--store", help=f"Case store folder (default: ${STORE_ENV} or the user data dir).")
 

@@ -3,32 +3,40 @@
 from __future__ import annotations
 
 import math
+import os
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from evlf.core.errors import ConfigError, InputError
-from evlf.retrieval.manifest import atomic_write_bytes
+from evlf.core.imaging.guards import sha256_file
 
 #: Below this many vectors an exact (flat) index is fast enough and needs no training.
 FLAT_LIMIT = 50_000
 
 
 def auto_factory(count: int) -> str:
-    """Exact search for small stores; an inverted-file index with about sqrt(n) lists (a power of two) above FLAT_LIMIT."""
+    """Exact search for small stores; above FLAT_LIMIT an inverted file of SQ8 codes with an exact re-rank (see docs/retrieval.md).
+
+    About sqrt(n) lists (a power of two): on clustered data more lists split the clusters and need a larger share probed; an HNSW graph over the
+    centroids finds the lists to probe without scanning every centroid; SQ8 codes (a byte a
+    dimension) are a quarter of float32 to read; `RFlat` re-ranks the shortlist exactly on the
+    float32 vectors, so recall is that of the inverted file, not of the codes.
+    """
     if count < FLAT_LIMIT:
         return "IDMap2,Flat"
     nlist = int(2 ** round(math.log2(math.sqrt(count))))
-    return f"IVF{nlist},Flat"
+    return f"IVF{nlist}_HNSW32,SQ8,RFlat"
 
 
 def auto_nprobe(factory: str) -> int | None:
     """Lists probed per query: enough for recall@10 >= 0.95 on clustered embeddings (see benchmarks/retrieval.py)."""
-    if not factory.startswith("IVF"):
+    found = re.search(r"IVF(\d+)", factory)
+    if found is None:
         return None
-    nlist = int(factory[3:].split(",")[0].split("_")[0])
-    return max(8, nlist // 64)
+    return max(8, int(found.group(1)) // 128)
 
 
 def new_index(factory: str, dim: int) -> Any:
@@ -45,42 +53,101 @@ def new_index(factory: str, dim: int) -> Any:
 
 
 def _takes_ids(index: Any) -> bool:
+    """Only an IDMap or a bare inverted file stores ids; a refined or transformed index answers with positions."""
     import faiss
 
-    if isinstance(index, faiss.IndexIDMap | faiss.IndexIDMap2):
-        return True
-    try:
-        faiss.extract_index_ivf(index)
-        return True
-    except RuntimeError:
-        return False
+    return isinstance(faiss.downcast_index(index), faiss.IndexIDMap | faiss.IndexIDMap2 | faiss.IndexIVF)
 
 
 #: k-means for the inverted lists sees at most this many points per list, for this many iterations (training cost on 2 cores).
 TRAIN_POINTS_PER_LIST = 64
+#: ...and at most this many in all (1.3 GB at 1280 dimensions), which bounds training time and memory at any size.
+TRAIN_MAX_POINTS = 262_144
 TRAIN_ITERATIONS = 10
+#: From this many lists on, k-means runs in two levels (sqrt(nlist) coarse clusters, then each split): minutes become seconds.
+TWO_LEVEL_FROM = 4096
+#: A shortlist this many times k is re-ranked exactly by a refined index.
+REFINE_K_FACTOR = 4
 
 
 def train_and_add(index: Any, vectors: np.ndarray, ids: np.ndarray, seed: int = 0) -> None:
-    import faiss
-
     if not index.is_trained:
         if len(vectors) == 0:
             return
-        limit = len(vectors)
-        try:
-            ivf = faiss.extract_index_ivf(index)
-            ivf.cp.niter = TRAIN_ITERATIONS
-            ivf.cp.seed = seed
-            ivf.cp.max_points_per_centroid = TRAIN_POINTS_PER_LIST
-            limit = TRAIN_POINTS_PER_LIST * ivf.nlist
-        except RuntimeError:
-            pass
-        rng = np.random.default_rng(seed)
-        sample = vectors if len(vectors) <= limit else vectors[np.sort(rng.choice(len(vectors), limit, replace=False))]
-        index.train(np.ascontiguousarray(sample, dtype=np.float32))
+        _train(index, vectors, seed)
     if len(vectors):
         index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.ascontiguousarray(ids, dtype=np.int64))
+
+
+def _train(index: Any, vectors: np.ndarray, seed: int) -> None:
+    """Train on a sample (freed before the vectors are added: 1.3 GB at 1M x 1280)."""
+    ivf = _ivf(index)
+    limit = min(TRAIN_POINTS_PER_LIST * ivf.nlist, TRAIN_MAX_POINTS) if ivf is not None else len(vectors)
+    rng = np.random.default_rng(seed)
+    sample = vectors if len(vectors) <= limit else vectors[np.sort(rng.choice(len(vectors), limit, replace=False))]
+    sample = np.ascontiguousarray(sample, dtype=np.float32)
+    if ivf is not None:
+        ivf.cp.niter = TRAIN_ITERATIONS
+        ivf.cp.seed = seed
+        ivf.cp.max_points_per_centroid = TRAIN_POINTS_PER_LIST
+        if ivf.nlist >= TWO_LEVEL_FROM and ivf.quantizer.ntotal == 0 and len(sample) >= ivf.nlist:
+            ivf.quantizer.add(two_level_centroids(sample, ivf.nlist, seed))  # IVF.train then skips its own k-means
+    index.train(sample)
+    refine = _refine(index)
+    if refine is not None:
+        refine.k_factor = REFINE_K_FACTOR
+
+
+def two_level_centroids(x: np.ndarray, nlist: int, seed: int = 0) -> np.ndarray:
+    """k-means in two levels: sqrt(nlist) coarse clusters, then each split into centroids in proportion to its size.
+
+    faiss.contrib's two_level_clustering can give an uneven (real) mix a coarse cluster of
+    zero centroids and fail; here every cluster gets at least one and no more than its points.
+    """
+    import faiss
+
+    nc1 = int(math.sqrt(nlist))
+    coarse = faiss.Kmeans(x.shape[1], nc1, niter=TRAIN_ITERATIONS, seed=seed, max_points_per_centroid=2000)
+    coarse.train(x)
+    _, assign = coarse.index.search(x, 1)
+    assign = assign[:, 0]
+    sizes = np.bincount(assign, minlength=nc1)
+    share = np.minimum(sizes, np.maximum(1, np.floor(sizes * nlist / sizes.sum()).astype(int)))
+    while share.sum() < nlist:  # hand out the rest to the clusters with the most points per centroid
+        share[np.argmax(np.where(share < sizes, sizes / np.maximum(share, 1), -1))] += 1
+    while share.sum() > nlist:
+        share[np.argmax(share)] -= 1
+    out = []
+    for c in range(nc1):
+        members = x[assign == c]
+        if share[c] == 0 or len(members) == 0:
+            continue
+        if share[c] >= len(members):
+            out.append(members[: share[c]])
+            continue
+        km = faiss.Kmeans(x.shape[1], int(share[c]), niter=TRAIN_ITERATIONS, seed=seed + c, max_points_per_centroid=TRAIN_POINTS_PER_LIST)
+        km.train(np.ascontiguousarray(members))
+        out.append(km.centroids)
+    return np.ascontiguousarray(np.concatenate(out), dtype=np.float32)
+
+
+def _ivf(index: Any) -> Any | None:
+    import faiss
+
+    try:
+        return faiss.extract_index_ivf(index)
+    except RuntimeError:
+        return None
+
+
+def _refine(index: Any) -> Any | None:
+    """The IndexRefine inside an IDMap wrapper, if any."""
+    import faiss
+
+    inner = faiss.downcast_index(index)
+    while isinstance(inner, faiss.IndexIDMap | faiss.IndexIDMap2):
+        inner = faiss.downcast_index(inner.index)
+    return inner if isinstance(inner, faiss.IndexRefine) else None
 
 
 def min_train_points(index: Any) -> int:
@@ -110,14 +177,16 @@ def _has_pq(index: Any) -> bool:
 
 
 def set_nprobe(index: Any, nprobe: int | None) -> None:
+    """Lists to probe; an HNSW coarse quantiser then searches its graph wide enough to find them."""
     import faiss
 
-    if nprobe is None:
+    ivf = _ivf(index)
+    if nprobe is None or ivf is None:
         return
-    try:
-        faiss.extract_index_ivf(index).nprobe = nprobe
-    except RuntimeError:
-        pass
+    ivf.nprobe = nprobe
+    quantizer = faiss.downcast_index(ivf.quantizer)
+    if isinstance(quantizer, faiss.IndexHNSW):
+        quantizer.hnsw.efSearch = max(64, 2 * nprobe)
 
 
 def search(index: Any, queries: np.ndarray, k: int, allowed: np.ndarray | None, nprobe: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -128,18 +197,33 @@ def search(index: Any, queries: np.ndarray, k: int, allowed: np.ndarray | None, 
     if allowed is None:
         return index.search(q, k)
     sel = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
-    try:
-        faiss.extract_index_ivf(index)
-        params: Any = faiss.SearchParametersIVF(sel=sel, nprobe=nprobe or 1)
-    except RuntimeError:
-        params = faiss.SearchParameters(sel=sel)
+    if _ivf(index) is None:
+        return index.search(q, k, params=faiss.SearchParameters(sel=sel))
+    refine = _refine(index)
+    if refine is None:
+        return index.search(q, k, params=faiss.SearchParametersIVF(sel=sel, nprobe=nprobe or 1))
+    # IDMap translates only a top-level selector, but the inverted file inside the refine step is
+    # what must filter: hand it the selector already translated from ids to positions.
+    by_position = faiss.IDSelectorTranslated(faiss.downcast_index(index).id_map, sel)
+    base = faiss.SearchParametersIVF(sel=by_position, nprobe=nprobe or 1)
+    params = faiss.IndexRefineSearchParameters(k_factor=refine.k_factor, base_index_params=base)
     return index.search(q, k, params=params)
 
 
-def save_index(index: Any, path: Path) -> None:
+def save_index(index: Any, path: Path) -> str:
+    """Write the index atomically, straight to a file (a serialized copy in memory would double a 6 GB index); returns its sha256."""
     import faiss
 
-    atomic_write_bytes(path, faiss.serialize_index(index).tobytes())
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        faiss.write_index(index, str(tmp))
+        with tmp.open("rb+") as f:
+            os.fsync(f.fileno())
+        checksum = sha256_file(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return checksum
 
 
 def load_index(path: Path, mmap: bool) -> Any:

@@ -26,9 +26,12 @@ class Manifest(BaseModel):
     nprobe: int | None = None
     generation: int = Field(0, ge=0)
     checksum: str = ""  # sha256 of the index file
+    # the index file as it was when written and hashed: a file that still matches is not hashed again on open
+    index_size: int | None = None
+    index_mtime_ns: int | None = None
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes | memoryview) -> None:
     """Write beside the target, flush to disk, then rename over it: readers see the old file or the new one, never half."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with tmp.open("wb") as f:

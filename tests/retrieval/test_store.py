@@ -66,7 +66,7 @@ def test_filter_on_large_ivf_index(tmp_path, embedder, monkeypatch):
         s.add(cases[:100], vectors=vecs[:100])
         assert s.manifest.factory == "IDMap2,Flat"
         s.add(cases[100:], vectors=vecs[100:])  # crosses the limit: the index type follows the size
-        assert s.manifest.factory.startswith("IVF")
+        assert s.manifest.factory == ix.auto_factory(n) and s.manifest.factory.endswith("SQ8,RFlat")
         hits = s.search_vectors(vecs[7], k=5, modality="MR")[0]
         assert len(hits) == 5 and all(c.modality == "MR" for c, _ in hits)
         hits = s.search_vectors(vecs[7], k=5, modality="CT")[0]
@@ -211,3 +211,41 @@ def test_interrupted_database_write_rolls_back(store, make_cases, monkeypatch):
 def test_open_missing_store(tmp_path):
     with pytest.raises(InputError, match="no case store here"):
         CaseStore.open(tmp_path / "none")
+
+
+def test_open_hashes_the_index_only_when_the_file_changed(store, make_cases, embedder, monkeypatch):
+    """Opening trusts an index file with the size and time its writer recorded; any other file is hashed in full."""
+    import os
+
+    from evlf.retrieval import store as store_mod
+
+    store.add(make_cases(3))
+    root = store.root
+    store.close()
+    hashed: list[Path] = []
+    real = store_mod.sha256_file
+    monkeypatch.setattr(store_mod, "sha256_file", lambda p: hashed.append(p) or real(p))
+    with CaseStore.open(root, embedder) as s:
+        assert len(s) == 3
+    assert hashed == []
+    path = root / INDEX_FILE
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF  # same size, other bytes, a later time
+    stat = path.stat()
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    with pytest.raises(InputError, match="checksum"):
+        CaseStore.open(root, embedder)
+    assert hashed == [path]
+
+
+def test_two_handles_in_one_process_see_each_others_writes(tmp_path, embedder, make_cases):
+    """A handle opened before another wrote adds to the current index, not to its stale copy."""
+    cases = make_cases(6)
+    with CaseStore.create(tmp_path / "s", embedder) as a:
+        a.add(cases[:2])
+        with CaseStore.open(a.root, embedder) as b:
+            b.add(cases[2:4])
+            a.add(cases[4:])
+    with CaseStore.open(tmp_path / "s", embedder) as s:
+        assert not s.warnings and s.manifest.count == len(s) == 6
