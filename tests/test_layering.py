@@ -1,6 +1,6 @@
 """The house rules, checked on the source with the AST.
 
-Imports run one way: core <- retrieval <- agents <- eval/training/cli/server;
+Imports run one way: core <- retrieval <- agents <- eval/training/batch/cli/server;
 plugins import only core and evlf.models. Lazy imports inside functions count.
 No file in evlf/ is over 400 lines and no function over 60 lines unless its
 docstring says why (a line starting "Long because").
@@ -24,14 +24,15 @@ ALLOWED: dict[str, set[str]] = {
     "agents": {"core", "retrieval"},
     "eval": {"core", "retrieval", "agents", "plugins", "models"},
     "training": {"core", "retrieval", "agents", "eval", "plugins", "models"},
-    "cli": {"core", "retrieval", "agents", "eval", "training", "plugins", "models", "server"},
+    "batch": {"core", "retrieval", "agents"},
+    "cli": {"core", "retrieval", "agents", "eval", "training", "plugins", "models", "server", "batch"},
     "server": {"core", "retrieval", "agents", "eval", "plugins", "models"},
     "testing": {"core"},
     "__main__": {"cli"},
 }
 
 #: Temporary allow-lists: code other helpers are rewriting right now (issue 12). Remove an entry once it passes.
-LONG_FILES_ALLOWED: set[str] = {"core/evidence.py", "retrieval/store.py"}
+LONG_FILES_ALLOWED: set[str] = set()
 LONG_FUNCTIONS_ALLOWED: set[str] = {
     "cli/diagnose.py:diagnose",
     "eval/compare.py:paired_comparison",
