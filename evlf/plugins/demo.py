@@ -31,6 +31,8 @@ class DemoBackend(TransformersBackend):
         reject_unknown(self.name, kwargs)
         if not (DEMO_MODEL_DIR / "model.safetensors").is_file():
             raise ConfigError(f"{DEMO_MODEL_DIR}: the demo model's weights are missing (rebuild them with `make demo-model`)")
+        import evlf.models.lite0_vision  # noqa: F401  (registers the demo model's vision tower with AutoModel)
+
         options.setdefault("device", "cpu")
         options.setdefault("dtype", "float32")
         super().__init__(str(DEMO_MODEL_DIR), **options)

@@ -17,3 +17,23 @@ def test_merges_across_spaces_shrink_the_pipeline_prompt_and_round_trip(lesions)
     assert wide.decode(wide(ex.completion).input_ids) == ex.completion
     digits = [t for t in wide.convert_ids_to_tokens(wide("[0.25, 0.75]").input_ids) if any(c.isdigit() for c in t)]
     assert all(len(t) == 1 for t in digits)  # coordinates are written digit by digit
+
+
+def test_constrained_decoding_accepts_the_demo_tokenizers_own_answers(lesions):
+    """Each JSON mark its own token: the answer grammar takes the model's preferred tokens one by one."""
+    from llguidance import LLMatcher
+
+    from evlf.core.answer import answer_json_schema
+    from evlf.core.constrained import GrammarTokenizer, evlf_grammar, think_budget
+
+    examples = build_examples(lesions, prompts="pipeline")
+    tok = train_tokenizer(answer_corpus(examples), 2048, merge_across_spaces=True, isolate_json=True)
+    grammar = GrammarTokenizer(tok, len(tok), [tok.eos_token_id])
+    marks = set('{}[]":,<>')
+    for ex in examples:
+        ids = tok(ex.completion).input_ids
+        pieces = [tok.decode([i]) for i in ids]
+        assert all(len(p) == 1 or not marks & set(p) for p in pieces)
+        matcher = LLMatcher(grammar.ll, evlf_grammar(answer_json_schema(), think_budget(384)), log_level=0)
+        assert all(matcher.consume_token(i) for i in ids), ex.completion
+        assert matcher.is_accepting()
