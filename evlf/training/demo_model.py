@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -34,7 +35,7 @@ SHIPPED = ("config.json", "generation_config.json", "model.safetensors", "proces
            "tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json")
 
 
-def recipe(seed: int, sft_steps: int, grpo_steps: int, sft_lr: float = 1e-3) -> tuple[Lite0VlmConfig, SftSettings, GrpoSettings]:
+def recipe(seed: int, sft_steps: int, grpo_steps: int, sft_lr: float = 2e-3) -> tuple[Lite0VlmConfig, SftSettings, GrpoSettings]:
     arch = Lite0VlmConfig()
     sft = SftSettings(seed=seed, learning_rate=sft_lr, batch_size=8, max_steps=sft_steps, warmup_ratio=0.05,
                       weight_decay=0.01, logging_steps=10, save_steps=100, threads=THREADS, prompts="pipeline")
@@ -53,7 +54,6 @@ def train_tower_head(train: Path, test: Path, arch: Lite0VlmConfig, seed: int, e
     """Stage 0: the detection head on frozen Lite0 features; its weights, its test scores and its decoded train output."""
     import torch
 
-    from evlf.models.lite0_vision import MEMO
     from evlf.training.lite0_head import cache_features, head_metrics, predict, train_head
     from evlf.training.lite0_vlm import image_processor
 
@@ -66,16 +66,26 @@ def train_tower_head(train: Path, test: Path, arch: Lite0VlmConfig, seed: int, e
     head, history = train_head(tr, epochs=epochs, seed=seed, width=arch.head_width)
     plain = torch.arange(0, len(tr.labels), flips)  # the unflipped views, in case order
     found = predict(head, tr.feats[plain], arch.second_box_threshold)
-    if tr.keys:  # SFT and GRPO then skip the trunk for these images
-        MEMO.update({tr.keys[i]: f for i, f in zip(plain.tolist(), found, strict=True)})
     return {
         "state": head.state_dict(),
         "train_found": found,
+        "train_keys": [tr.keys[i] for i in plain.tolist()] if tr.keys else [],
         "metrics": {"test": head_metrics(predict(head, te.feats, arch.second_box_threshold), te),
                     "train": head_metrics(predict(head, tr.feats[plain], arch.second_box_threshold), _subset(tr, plain))},
         "history": history,
         "settings": {"epochs": epochs, "flips": flips, "feature_cache_s": cache_s, "train_s": time.time() - t - cache_s},
     }
+
+
+def cached_head(path: Path, train: Any) -> dict[str, Any]:
+    """Stage 0's result from `path` when an earlier build of the same settings left it there, else trained and saved."""
+    import torch
+
+    if path.is_file():
+        return torch.load(path, weights_only=False)
+    head = train()
+    torch.save(head, path)
+    return head
 
 
 def _subset(data: Any, idx: Any) -> Any:
@@ -122,8 +132,9 @@ def pipeline_eval(dataset: str, graphs: list[str], out_dir: Path, limit: int | N
 
 
 def build(seed: int, work: Path, out: Path, n_train: int, sft_steps: int, grpo_steps: int, n_test: int = 200,
-          sft_lr: float = 1e-3, head_epochs: int = 15, flips: int = 2, fresh_seed: int | None = 1) -> dict[str, Any]:
+          sft_lr: float = 2e-3, head_epochs: int = 4, flips: int = 2, fresh_seed: int | None = 1) -> dict[str, Any]:
     from evlf.eval.lesions import ensure_lesion_set
+    from evlf.models.lite0_vision import MEMO
     from evlf.training.evaluate import evaluate_model
     from evlf.training.examples import answer_corpus, build_examples
     from evlf.training.grpo import run_grpo
@@ -132,6 +143,7 @@ def build(seed: int, work: Path, out: Path, n_train: int, sft_steps: int, grpo_s
     from evlf.training.sft import run_sft
 
     t0 = time.time()
+    load0 = list(os.getloadavg())  # the machine is shared: the timings depend on what else runs
     timings: dict[str, float] = {}
 
     def lap(name: str, start: float) -> float:
@@ -144,8 +156,10 @@ def build(seed: int, work: Path, out: Path, n_train: int, sft_steps: int, grpo_s
     test = ensure_lesion_set("test", seed=seed, n_train=n_train, n_test=n_test)
     arch, sft_cfg, grpo_cfg = recipe(seed, sft_steps, grpo_steps, sft_lr)
     t = lap("data_s", t0)
-    head = train_tower_head(train, test, arch, seed, head_epochs, flips, work)
+    head = cached_head(work / f"head-seed{seed}-e{head_epochs}-x{flips}.pt", lambda: train_tower_head(train, test, arch, seed, head_epochs, flips, work))
     print("head held-out:", json.dumps(head["metrics"]["test"]), flush=True)
+    if head.get("train_keys"):  # SFT and GRPO then skip the frozen trunk on these images
+        MEMO.update(zip(head["train_keys"], head["train_found"], strict=True))
     t = lap("head_s", t)
     distilled = distil(train, head["train_found"], work / "train_distilled.jsonl")
     (work / "sft.json").write_text(sft_cfg.model_dump_json(indent=1))
@@ -154,13 +168,13 @@ def build(seed: int, work: Path, out: Path, n_train: int, sft_steps: int, grpo_s
     t = lap("base_s", t)
     sft = run_sft(distilled, base, work / "sft", sft_cfg)
     t = lap("sft_s", t)
-    held = {"sft": evaluate_model(work / "sft", test, max_new_tokens=128, predictions=work / "sft_predictions.jsonl", prompts="pipeline")}
+    held = {"sft": evaluate_model(work / "sft", test, max_new_tokens=192, predictions=work / "sft_predictions.jsonl", prompts="pipeline")}
     print("SFT held-out:", json.dumps(held["sft"]), flush=True)
     t = lap("eval_sft_s", t)
     grpo = run_grpo(train, work / "sft", work / "grpo", grpo_cfg) if grpo_steps > 0 else None
     t = lap("grpo_s", t)
     if grpo is not None:
-        held["sft+grpo"] = evaluate_model(work / "grpo", test, max_new_tokens=128, predictions=work / "grpo_predictions.jsonl",
+        held["sft+grpo"] = evaluate_model(work / "grpo", test, max_new_tokens=192, predictions=work / "grpo_predictions.jsonl",
                                           prompts="pipeline")
         print("SFT+GRPO held-out:", json.dumps(held["sft+grpo"]), flush=True)
     t = lap("eval_grpo_s", t)
@@ -175,7 +189,7 @@ def build(seed: int, work: Path, out: Path, n_train: int, sft_steps: int, grpo_s
             shutil.copy2(work / stage / "curves.png", out / f"curves_{stage}.png")
     result: dict[str, Any] = {
         "seed": seed, "shipped": shipped, "n_train": n_train, "n_test": n_test,
-        "head": {k: v for k, v in head.items() if k not in ("state", "train_found")},
+        "head": {k: v for k, v in head.items() if k not in ("state", "train_found", "train_keys")},
         "held_out": held,
         "sft": {k: v for k, v in sft.items() if k != "settings"},
         "grpo": {k: v for k, v in (grpo or {}).items() if k != "settings"},
@@ -185,6 +199,8 @@ def build(seed: int, work: Path, out: Path, n_train: int, sft_steps: int, grpo_s
 
     def write() -> None:  # after each measurement, so a long evaluation never loses what came before
         timings["total_s"] = time.time() - t0
+        result["conditions"] = {"cpu_count": os.cpu_count(), "threads": THREADS, "load_average_start": load0,
+                                "load_average_now": list(os.getloadavg())}
         (out / "training_result.json").write_text(json.dumps(result, indent=1, default=str))
         (out / "MODEL_CARD.md").write_text(model_card(result))
 
@@ -210,13 +226,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=DEMO_DIR)
     parser.add_argument("--n-train", type=int, default=2000)
     parser.add_argument("--n-test", type=int, default=200)
-    parser.add_argument("--head-epochs", type=int, default=15)
+    parser.add_argument("--head-epochs", type=int, default=4)
     parser.add_argument("--flips", type=int, default=2, choices=(1, 2, 4))
-    parser.add_argument("--sft-steps", type=int, default=400)
-    parser.add_argument("--grpo-steps", type=int, default=16)
-    parser.add_argument("--sft-lr", type=float, default=1e-3)
+    parser.add_argument("--sft-steps", type=int, default=250)
+    parser.add_argument("--grpo-steps", type=int, default=4)
+    parser.add_argument("--sft-lr", type=float, default=2e-3)
     parser.add_argument("--fresh-seed", type=int, default=1, help="Also measure on a fresh lesion set of this seed (-1: skip).")
+    parser.add_argument("--card-only", action="store_true", help="Rewrite MODEL_CARD.md from OUT/training_result.json and stop.")
     args = parser.parse_args(argv)
+    if args.card_only:
+        from evlf.training.model_card import model_card
+
+        (args.out / "MODEL_CARD.md").write_text(model_card(json.loads((args.out / "training_result.json").read_text())))
+        return
     result = build(args.seed, args.work, args.out, args.n_train, args.sft_steps, args.grpo_steps, args.n_test, args.sft_lr,
                    args.head_epochs, args.flips, None if args.fresh_seed < 0 else args.fresh_seed)
     print(json.dumps({"shipped": result["shipped"], **result["held_out"], "minutes": result["timings"]["total_s"] / 60}))

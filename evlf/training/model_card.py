@@ -46,6 +46,13 @@ def pipeline_section(r: dict[str, Any]) -> str:
         ", ".join(f"`{c}`" for c in commands) + ".\n"
 
 
+def _load(r: dict[str, Any]) -> str:
+    c = r.get("conditions")
+    if not c:
+        return ""
+    return f" (load average {c['load_average_start'][0]:.1f} at the start, {c['load_average_now'][0]:.1f} at the end, on {c['cpu_count']} cores)"
+
+
 def model_card(r: dict[str, Any]) -> str:
     a, s, g, h = r["architecture"], r["sft_settings"], r["grpo_settings"], r["head"]
     held = r["held_out"]
@@ -91,7 +98,8 @@ offline machine runs the whole evlf pipeline with a trained model.
    per prompt, lr {g['learning_rate']}, rewards {json.dumps(g['reward_weights'])}.
 
 Rebuild: `make demo-model` (`python -m evlf.training.demo_model --seed {r['seed']}`); this build took {minutes:.1f} minutes
-(timings per step in `training_result.json`) on 2 CPU cores shared with other work. Curves: `curves_sft.png`, `curves_grpo.png`.
+(timings per step in `training_result.json`) on 2 CPU cores shared with other work{_load(r)}.
+Curves: `curves_sft.png`, `curves_grpo.png`.
 
 ## Held-out metrics (lesions test split, greedy, free decoding, `evlf.training.evaluate`)
 
