@@ -35,14 +35,17 @@ SHIPPED = ("config.json", "generation_config.json", "model.safetensors", "proces
            "tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json")
 
 
-def recipe(seed: int, sft_steps: int, grpo_steps: int, sft_lr: float = 2e-3) -> tuple[Lite0VlmConfig, SftSettings, GrpoSettings]:
+def recipe(seed: int, sft_steps: int, grpo_steps: int, sft_lr: float = 2e-3) -> tuple[Lite0VlmConfig, SftSettings, SftSettings, GrpoSettings]:
     arch = Lite0VlmConfig()
     sft = SftSettings(seed=seed, learning_rate=sft_lr, batch_size=8, max_steps=sft_steps, warmup_ratio=0.05,
                       weight_decay=0.01, logging_steps=10, save_steps=100, threads=THREADS, prompts="pipeline")
+    # The first SFT phase learns the answer template; it ignores the image tokens. The second weighs the loss
+    # on decision tokens (digits, labels), which only the image tokens can predict.
+    sft2 = sft.model_copy(update={"learning_rate": sft_lr / 2, "decision_weight": 10.0, "warmup_ratio": 0.0})
     grpo = GrpoSettings(seed=seed, learning_rate=2e-5, batch_size=8, num_generations=4, max_steps=grpo_steps,
                         max_completion_length=96, temperature=1.0, logging_steps=5, save_steps=50, threads=THREADS,
                         prompts="pipeline")
-    return arch, sft, grpo
+    return arch, sft, sft2, grpo
 
 
 def score(metrics: dict[str, Any]) -> float:
@@ -93,7 +96,7 @@ def _subset(data: Any, idx: Any) -> Any:
 
     rows = idx.tolist()
     return Cached(data.feats[idx], data.labels[idx], [data.boxes[i] for i in rows], [data.ids[i] for i in rows],
-                  [data.keys[i] for i in rows])
+                  [data.keys[i] for i in rows] if data.keys else [])
 
 
 def distil(train: Path, found: list[tuple[str, list[list[float]]]], out: Path) -> Path:
@@ -132,7 +135,8 @@ def pipeline_eval(dataset: str, graphs: list[str], out_dir: Path, limit: int | N
 
 
 def build(seed: int, work: Path, out: Path, n_train: int, sft_steps: int, grpo_steps: int, n_test: int = 200,
-          sft_lr: float = 2e-3, head_epochs: int = 4, flips: int = 2, fresh_seed: int | None = 1) -> dict[str, Any]:
+          sft_lr: float = 2e-3, head_epochs: int = 3, flips: int = 2, fresh_seed: int | None = 1,
+          sft2_steps: int = 120) -> dict[str, Any]:
     from evlf.eval.lesions import ensure_lesion_set
     from evlf.models.lite0_vision import MEMO
     from evlf.training.evaluate import evaluate_model
@@ -154,7 +158,8 @@ def build(seed: int, work: Path, out: Path, n_train: int, sft_steps: int, grpo_s
     work.mkdir(parents=True, exist_ok=True)
     train = ensure_lesion_set("train", seed=seed, n_train=n_train, n_test=n_test)
     test = ensure_lesion_set("test", seed=seed, n_train=n_train, n_test=n_test)
-    arch, sft_cfg, grpo_cfg = recipe(seed, sft_steps, grpo_steps, sft_lr)
+    arch, sft_cfg, sft2_cfg, grpo_cfg = recipe(seed, sft_steps, grpo_steps, sft_lr)
+    sft2_cfg = sft2_cfg.model_copy(update={"max_steps": sft2_steps})
     t = lap("data_s", t0)
     head = cached_head(work / f"head-seed{seed}-e{head_epochs}-x{flips}.pt", lambda: train_tower_head(train, test, arch, seed, head_epochs, flips, work))
     print("head held-out:", json.dumps(head["metrics"]["test"]), flush=True)
@@ -166,8 +171,10 @@ def build(seed: int, work: Path, out: Path, n_train: int, sft_steps: int, grpo_s
     (work / "grpo.json").write_text(grpo_cfg.model_dump_json(indent=1))
     base = build_lite0_vlm(work / "base", answer_corpus(build_examples(distilled, prompts="pipeline")), head["state"], arch, seed=seed)
     t = lap("base_s", t)
-    sft = run_sft(distilled, base, work / "sft", sft_cfg)
-    t = lap("sft_s", t)
+    sft = run_sft(distilled, base, work / "sft1", sft_cfg)
+    t = lap("sft_template_s", t)
+    sft["decision_phase"] = {k: v for k, v in run_sft(distilled, work / "sft1", work / "sft", sft2_cfg).items() if k != "settings"}
+    t = lap("sft_decision_s", t)
     held = {"sft": evaluate_model(work / "sft", test, max_new_tokens=192, predictions=work / "sft_predictions.jsonl", prompts="pipeline")}
     print("SFT held-out:", json.dumps(held["sft"]), flush=True)
     t = lap("eval_sft_s", t)
@@ -193,7 +200,8 @@ def build(seed: int, work: Path, out: Path, n_train: int, sft_steps: int, grpo_s
         "held_out": held,
         "sft": {k: v for k, v in sft.items() if k != "settings"},
         "grpo": {k: v for k, v in (grpo or {}).items() if k != "settings"},
-        "architecture": arch.model_dump(), "sft_settings": sft_cfg.model_dump(), "grpo_settings": grpo_cfg.model_dump(),
+        "architecture": arch.model_dump(), "sft_settings": sft_cfg.model_dump(), "sft_decision_settings": sft2_cfg.model_dump(),
+        "grpo_settings": grpo_cfg.model_dump(),
         "timings": timings,
     }
 
@@ -226,10 +234,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=DEMO_DIR)
     parser.add_argument("--n-train", type=int, default=2000)
     parser.add_argument("--n-test", type=int, default=200)
-    parser.add_argument("--head-epochs", type=int, default=4)
+    parser.add_argument("--head-epochs", type=int, default=3)
     parser.add_argument("--flips", type=int, default=2, choices=(1, 2, 4))
-    parser.add_argument("--sft-steps", type=int, default=250)
-    parser.add_argument("--grpo-steps", type=int, default=4)
+    parser.add_argument("--sft-steps", type=int, default=160)
+    parser.add_argument("--sft-decision-steps", type=int, default=120)
+    parser.add_argument("--grpo-steps", type=int, default=2)
     parser.add_argument("--sft-lr", type=float, default=2e-3)
     parser.add_argument("--fresh-seed", type=int, default=1, help="Also measure on a fresh lesion set of this seed (-1: skip).")
     parser.add_argument("--card-only", action="store_true", help="Rewrite MODEL_CARD.md from OUT/training_result.json and stop.")
@@ -240,7 +249,7 @@ def main(argv: list[str] | None = None) -> None:
         (args.out / "MODEL_CARD.md").write_text(model_card(json.loads((args.out / "training_result.json").read_text())))
         return
     result = build(args.seed, args.work, args.out, args.n_train, args.sft_steps, args.grpo_steps, args.n_test, args.sft_lr,
-                   args.head_epochs, args.flips, None if args.fresh_seed < 0 else args.fresh_seed)
+                   args.head_epochs, args.flips, None if args.fresh_seed < 0 else args.fresh_seed, args.sft_decision_steps)
     print(json.dumps({"shipped": result["shipped"], **result["held_out"], "minutes": result["timings"]["total_s"] / 60}))
 
 

@@ -46,6 +46,14 @@ def pipeline_section(r: dict[str, Any]) -> str:
         ", ".join(f"`{c}`" for c in commands) + ".\n"
 
 
+def _decision(r: dict[str, Any]) -> str:
+    d = r.get("sft_decision_settings")
+    if not d:
+        return ""
+    return (f"; then {d['max_steps']} steps at lr {d['learning_rate']} with the loss on decision tokens (digits, lesion labels)"
+            f" weighted x{d['decision_weight']:g} (the first phase learns the template and ignores the image tokens)")
+
+
 def _load(r: dict[str, Any]) -> str:
     c = r.get("conditions")
     if not c:
@@ -93,7 +101,7 @@ offline machine runs the whole evlf pipeline with a trained model.
    mIoU {_f(head_test['miou'])}, Acc@0.5 {_f(head_test['acc50'])} (train split: {_f(head_train['accuracy'])} / {_f(head_train['miou'])} / {_f(head_train['acc50'])}).
 1. SFT (`evlf train sft`'s function, TRL SFTTrainer, completion-only loss) on the graph's own specialty prompts, the targets
    written from the head's decoded output on each training image (the decoder learns to transcribe its tower):
-   {s['max_steps']} steps, batch {s['batch_size']}, lr {s['learning_rate']} cosine.
+   {s['max_steps']} steps, batch {s['batch_size']}, lr {s['learning_rate']} cosine{_decision(r)}.
 2. GRPO (`evlf train grpo`'s function, TRL GRPOTrainer) against the truth: {g['max_steps']} steps, {g['num_generations']} generations
    per prompt, lr {g['learning_rate']}, rewards {json.dumps(g['reward_weights'])}.
 

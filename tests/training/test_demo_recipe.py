@@ -47,3 +47,15 @@ def test_distilled_targets_are_the_heads_output(tmp_path, lesions):
 
     w, h = Image.open(first["images"][0]).size
     assert first["boxes"] == [[0.1 * w, 0.2 * h, 0.3 * w, 0.4 * h]] and out[0]["boxes"] == []
+
+
+def test_decision_tokens_are_digits_and_label_words(lesions):
+    from evlf.training.examples import answer_corpus, build_examples
+    from evlf.training.sft import decision_ids
+    from evlf.training.tiny_vlm import train_tokenizer
+
+    tok = train_tokenizer(answer_corpus(build_examples(lesions, prompts="pipeline")), 1024, merge_across_spaces=True,
+                          isolate_json=True)
+    pieces = {tok.decode([i]) for i in decision_ids(tok, ["nodule", "mass", "cyst", "normal"])}
+    assert set("0123456789") <= pieces and '"' not in pieces
+    assert all(p.isdigit() or p.strip() in {"nodule", "mass", "cyst", "normal"} or p.strip() in "nodulemasscystnormal" for p in pieces)
