@@ -86,7 +86,7 @@ offline machine runs the whole evlf pipeline with a trained model.
   (one-hot symbol + slot): the lesion type, then for up to two boxes the region and the four coordinates as two-decimal digits.
   The decoder (Llama-style, {a['text_layers']} layers, width {a['text_hidden']}, trained from scratch) writes the EVLF answer
   `<think>...</think><answer>{{json}}</answer>` from them; boxes as 0-1 fractions with two decimals (the LLaVA family's convention).
-- {r['sft']['params']:,} parameters in all, the frozen trunk included; tokenizer: byte-level BPE fitted in-repo on the prompts and answers.
+- {r['sft']['params']:,} parameters saved (head, projector, decoder; the frozen trunk comes from the package); tokenizer: byte-level BPE fitted in-repo on the prompts and answers.
 - Shipped stage: **{r['shipped']}** (the better of the two on the held-out split, by the mean of the four goal metrics).
 
 ## Data
