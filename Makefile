@@ -21,13 +21,21 @@ venv: $(VENV)/.installed
 examples: venv
 	$(PY) examples/fetch_examples.py
 
-# The main job: a reasoned, grounded report on the bundled chest radiograph.
+LESION_QUESTION := Is there a nodule, mass or cyst in this image? Name it and draw a box around each lesion, or answer normal.
+
+# The main job: a reasoned, grounded report on the bundled chest radiograph (real, so the demo model's answer there
+# is meaningless, as the report says), and on a held-out synthetic lesion case drawn on that radiograph, shown
+# beside its truth in out/lesion.html.
 demo: examples
 	mkdir -p out
 	$(VENV)/bin/evlf info examples/images/*
 	$(VENV)/bin/evlf diagnose examples/images/chest_cr.dcm --out out/report.json --html out/report.html --md out/report.md
+	$(VENV)/bin/evlf diagnose examples/images/lesion_case.png --modality CR --task grounding --question "$(LESION_QUESTION)" \
+		--out out/lesion_report.json --html out/lesion_report.html --md out/lesion_report.md
+	$(PY) examples/lesion_page.py out/lesion_report.json out/lesion_report.html out/lesion.html
 
-# Rebuild the shipped demo model from its seed (SFT then GRPO on lesions-train; see evlf/models/demo/MODEL_CARD.md).
+# Rebuild the shipped demo model from its seed (detection head, SFT, GRPO, then the pipeline evaluation that the
+# model card reports; see evlf/models/demo/MODEL_CARD.md).
 demo-model: venv
 	$(PY) -m evlf.training.demo_model --seed 0
 

@@ -50,6 +50,9 @@ class StageSettings(BaseModel):
 
 class SftSettings(StageSettings):
     max_length: int | None = 1024
+    #: loss weight of decision tokens (digits, lesion labels): >1 makes a template-fluent decoder attend to the image
+    decision_weight: float = Field(1.0, gt=0)
+    decision_words: list[str] = Field(default_factory=lambda: ["nodule", "mass", "cyst", "normal"])
 
 
 class GrpoSettings(StageSettings):

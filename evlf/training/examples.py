@@ -71,19 +71,23 @@ def think_text(label: str | None, boxes: Sequence[Box], size: tuple[int, int], m
 
 
 def target_text(label: str | None, boxes: Sequence[Box], codec: BoxCodec, modality: str | None = None) -> str:
-    """The EVLF answer the model should write, boxes encoded in the codec's convention."""
+    """The EVLF answer the model should write, boxes encoded in the codec's convention.
+
+    Unit boxes are written with exactly two decimals (0.05, 0.40, capped at 0.99): a fixed number of digits
+    per coordinate, which a model can copy digit by digit from what its vision tower reports.
+    """
+    unit = codec.convention is BoxConvention.UNIT
     precision = BOX_PRECISION[codec.convention]
-    findings = [
-        AnswerFinding(label=label or "lesion", confidence=TARGET_CONFIDENCE, box=codec.encode(b, precision=precision))
-        for b in boxes
-    ]
+    coords = [codec.encode(b) if unit else codec.encode(b, precision=precision) for b in boxes]
+    findings = [AnswerFinding(label=label or "lesion", confidence=TARGET_CONFIDENCE, box=c) for c in coords]
     answer = EvlfAnswer(diagnosis=label or "unknown", confidence=TARGET_CONFIDENCE, findings=findings)
     payload = answer.model_dump(exclude_defaults=True, exclude={"findings": {"__all__": {"image"}}})
     payload.setdefault("confidence", TARGET_CONFIDENCE)
-    payload["findings"] = [
-        {"label": f.label, "confidence": f.confidence, "box": [_num(v) for v in f.box or []]} for f in findings
-    ]
+    payload["findings"] = [{"label": f.label, "confidence": f.confidence, "box": f"@BOX{i}@"} for i, f in enumerate(findings)]
     body = json.dumps(payload, separators=(",", ":"))
+    for i, c in enumerate(coords):
+        text = ",".join(f"{min(99, max(0, round(float(v) * 100))) / 100:.2f}" if unit else json.dumps(_num(v)) for v in c)
+        body = body.replace(f'"@BOX{i}@"', f"[{text}]")
     return f"<think>{think_text(label, boxes, codec.original, modality)}</think><answer>{body}</answer>"
 
 

@@ -26,11 +26,14 @@ class Base:
 
 def _family(model_dir: Path) -> Any:
     from evlf.plugins.backends.families import family_of
+    from evlf.models import register_architectures
 
     config = model_dir / "config.json"
     if not config.is_file():
         raise InputError(model_dir, "not a model directory (no config.json)")
-    return family_of(json.loads(config.read_text())["model_type"])
+    data = json.loads(config.read_text())
+    register_architectures(data)  # a custom vision tower (the demo model's) must be known before loading
+    return family_of(data["model_type"])
 
 
 def codec_factory(convention: BoxConvention, processor: Any) -> CodecFactory:

