@@ -143,6 +143,9 @@ def breakdown_child(out: str, image: str) -> None:
     nodes = dict(report_box[0].provenance.timings_ms) if report_box else {}
     total = time.perf_counter() - started
     Path(out).write_text(json.dumps({"total": total, "phases": phases.seconds, "calls": phases.calls, "nodes_ms": nodes}))
+    from evlf.cli.common import exit_now
+
+    exit_now(0)  # as the console script leaves
 
 
 def breakdown(env: dict[str, str]) -> dict[str, float]:

@@ -33,9 +33,8 @@ _LOADED: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 _LOAD_LOCK = threading.Lock()
 
 
-def _to_pil(image: np.ndarray) -> Any:
-    from PIL import Image
-
+def _to_rgb(image: np.ndarray) -> np.ndarray:
+    """An HxWx3 uint8 array, handed to the image processor as is (a PIL copy would be converted straight back)."""
     array = np.asarray(image)
     if array.dtype != np.uint8:
         raise ConfigError(f"backend images must be 8-bit RGB arrays, got dtype {array.dtype}")
@@ -43,7 +42,7 @@ def _to_pil(image: np.ndarray) -> Any:
         array = np.stack([array] * 3, axis=-1)
     if array.ndim != 3 or array.shape[2] not in (3, 4):
         raise ConfigError(f"backend images must be HxWx3 arrays, got shape {array.shape}")
-    return Image.fromarray(array[..., :3])
+    return np.ascontiguousarray(array[..., :3])
 
 
 def _image_placeholder(image: np.ndarray) -> dict[str, Any]:
@@ -98,6 +97,7 @@ class TransformersBackend(Backend):
         self._eos_ids = [int(e) for e in (eos if isinstance(eos, list) else [eos]) if e is not None] or [int(tokenizer.eos_token_id)]
         self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self._eos_ids[0]
         self._grammar_tok: GrammarTokenizer | None = None
+        self._prompts: dict[str, str] = {}
         self.threads: int | None = None  # torch intra-op threads during generate (None: leave as is)
 
     # ------------------------------------------------------------------ loading
@@ -143,13 +143,24 @@ class TransformersBackend(Backend):
 
     # ------------------------------------------------------------------ generation
 
+    def _prompt(self, messages: list[dict[str, Any]]) -> str:
+        """The chat template's text for these messages; rendered once per distinct prompt (batches repeat them)."""
+        key = json.dumps(messages, sort_keys=True, default=repr)
+        text = self._prompts.get(key)
+        if text is None:
+            text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            if len(self._prompts) >= 512:
+                self._prompts.clear()
+            self._prompts[key] = text
+        return text
+
     def prepare(self, requests: list[GenerationRequest]) -> tuple[Any, list[list[tuple[int, int]]]]:
         """Processor inputs for a batch and, per request, the fed size of each final-turn image."""
-        texts = [self.processor.apply_chat_template(chat_messages(r, _image_placeholder, plain_text=False), add_generation_prompt=True, tokenize=False) for r in requests]
-        images = [_to_pil(img) for r in requests for t in r.turns for img in t.images]
+        texts = [self._prompt(chat_messages(r, _image_placeholder, plain_text=False)) for r in requests]
+        images = [_to_rgb(img) for r in requests for t in r.turns for img in t.images]
         kwargs: dict[str, Any] = {"text": texts, "padding": True, "return_tensors": "pt"}
         if images:
-            kwargs["images"] = images
+            kwargs.update(images=images, input_data_format="channels_last")
         inputs = self.processor(**kwargs)
         sizes = fed_sizes(self.family, self.processor, inputs, len(images))
         per_request: list[list[tuple[int, int]]] = []
