@@ -50,6 +50,14 @@ def _image_placeholder(image: np.ndarray) -> dict[str, Any]:
     return {"type": "image"}
 
 
+def _until_eos(tokens: list[int], eos_ids: list[int]) -> list[int]:
+    """The generated tokens up to and including the first end-of-sequence token."""
+    for j, token in enumerate(tokens):
+        if token in eos_ids:
+            return tokens[: j + 1]
+    return tokens
+
+
 class TransformersBackend(Backend):
     """A local VLM directory (config.json + weights + processor files), loaded offline."""
 
@@ -225,27 +233,13 @@ class TransformersBackend(Backend):
             torch.set_num_threads(threads)
         latency = (time.perf_counter() - started) * 1000
         prompt_len = int(inputs["input_ids"].shape[1])
-        new = output[:, prompt_len:].cpu()
-        attention = inputs["attention_mask"].cpu()
-        out: list[Generation] = []
-        for row, request in enumerate(requests):
-            tokens = new[row].tolist()
-            n = len(tokens)
-            for j, t in enumerate(tokens):
-                if t in self._eos_ids:
-                    n = j + 1
-                    break
-            text = self.processor.tokenizer.decode(tokens[:n], skip_special_tokens=True)
-            out.append(
-                finish(
-                    text,
-                    self._identity,
-                    tokens_in=int(attention[row].sum()),
-                    tokens_out=n,
-                    latency_ms=latency,
-                    image_sizes=sizes[row],
-                )
-            )
+        rows = [_until_eos(tokens, self._eos_ids) for tokens in output[:, prompt_len:].cpu().tolist()]
+        tokens_in = inputs["attention_mask"].sum(dim=1).tolist()
+        texts = self.processor.tokenizer.batch_decode(rows, skip_special_tokens=True)  # one call for the batch
+        out = [
+            finish(text, self._identity, tokens_in=int(n_in), tokens_out=len(tokens), latency_ms=latency, image_sizes=sizes[row])
+            for row, (text, tokens, n_in) in enumerate(zip(texts, rows, tokens_in, strict=True))
+        ]
         return out
 
 
