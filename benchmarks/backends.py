@@ -6,8 +6,11 @@
   processor, decoding and parsing. Headline: the wrapper's own time against
   model.generate timed inside the same call (immune to the noise of a shared
   machine); also printed: against a separate model.generate run;
-- the cost of constrained decoding: llguidance mask time per token, and the
-  end-to-end time per token with and without a JSON Schema;
+- the cost of constrained decoding: the mask step per token (llguidance's
+  mask, narrowing, applying it to the scores), the previous implementation
+  against the current one interleaved in this process on the same inputs
+  (their tokens must agree), and the end-to-end time per token with and
+  without a JSON Schema;
 - with CUDA present (`--gpu`), a larger random-weight Qwen2-VL in bf16:
   decode tokens per second at batch 1 against the memory-bandwidth bound
   (every weight read once per token).
