@@ -6,8 +6,11 @@
   processor, decoding and parsing. Headline: the wrapper's own time against
   model.generate timed inside the same call (immune to the noise of a shared
   machine); also printed: against a separate model.generate run;
-- the cost of constrained decoding: llguidance mask time per token, and the
-  end-to-end time per token with and without a JSON Schema;
+- the cost of constrained decoding: the mask step per token (llguidance's
+  mask, narrowing, applying it to the scores), the previous implementation
+  against the current one interleaved in this process on the same inputs
+  (their tokens must agree), and the end-to-end time per token with and
+  without a JSON Schema;
 - with CUDA present (`--gpu`), a larger random-weight Qwen2-VL in bf16:
   decode tokens per second at batch 1 against the memory-bandwidth bound
   (every weight read once per token).
@@ -26,6 +29,53 @@ import tempfile
 import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def old_processor_class():
+    """The mask step as it was before (numpy-allocated mask each step, per-row tensor reads, unpack + compare), to compare against."""
+    import numpy as np
+    import torch
+    from llguidance.numpy import allocate_token_bitmask, fill_next_token_bitmask
+
+    from evlf.plugins.backends.constrained import GrammarLogitsProcessor
+
+    def old_apply(scores, bitmask, rows):
+        index = rows if len(rows) < scores.shape[0] else slice(None)
+        packed = bitmask[index]
+        sub = scores[index] if isinstance(index, list) else scores
+        n = min(int(sub.shape[-1]), 32 * packed.shape[1])
+        bits = np.unpackbits(packed.view(np.uint8), axis=1, count=n, bitorder="little")
+        sub[:, :n].masked_fill_(torch.from_numpy(bits) == 0, float("-inf"))
+        sub[:, n:] = float("-inf")
+        if isinstance(index, list):
+            scores[index] = sub
+            return scores
+        return sub
+
+    class OldGrammarLogitsProcessor(GrammarLogitsProcessor):
+        def __call__(self, input_ids, scores):
+            start = time.perf_counter_ns()
+            if self.prompt_len is None:
+                self.prompt_len = int(input_ids.shape[1])
+            generated = int(input_ids.shape[1]) - self.prompt_len
+            bitmask = allocate_token_bitmask(len(self.matchers), self.tok.vocab_size)
+            rows = [row for row, matcher in enumerate(self.matchers) if matcher is not None]
+            for row in rows:
+                matcher = self.matchers[row]
+                if generated > 0 and not matcher.is_stopped() and not matcher.is_error():
+                    matcher.consume_token(int(input_ids[row, -1]))
+                if matcher.is_error() or matcher.is_stopped():
+                    bitmask[row] = self.tok.eos_bits
+                    continue
+                fill_next_token_bitmask(matcher, bitmask, row)
+                self._narrow(bitmask[row], self.max_new_tokens - generated)
+            if rows:
+                scores = old_apply(scores, bitmask, rows)
+            self.mask_ns += time.perf_counter_ns() - start
+            self.steps += 1
+            return scores
+
+    return OldGrammarLogitsProcessor
 
 
 def best_of(fn, repeats: int) -> float:
@@ -52,6 +102,7 @@ def main() -> None:
     from evlf.plugins.backends.tiny import TinyBackend
     from evlf.plugins.backends.constrained import GrammarLogitsProcessor
 
+    threads = torch.get_num_threads()
     cache = tempfile.mkdtemp(prefix="evlf-bench-")
     started = time.perf_counter()
     backend = TinyBackend("qwen2_vl", cache_dir=cache, repair=False, max_batch_size=32)
@@ -129,13 +180,25 @@ def main() -> None:
     t_cons = best_of(lambda: backend.generate(cons), args.repeats)
     gen = backend.generate(cons)[0]
     inputs, _ = backend.prepare(cons)
-    proc = GrammarLogitsProcessor(backend.grammar_tokenizer(), [schema], budget)
     from transformers import LogitsProcessorList
 
+    # the mask step, old against new, interleaved in this process on the same inputs (same tokens out, checked)
+    old_cls = old_processor_class()
+    mask_per_token: dict[str, list[float]] = {"old": [], "new": []}
+    outputs: dict[str, list] = {"old": [], "new": []}
     torch.set_num_threads(1)
-    with torch.inference_mode():
-        backend.model.generate(**inputs, **{**raw_kwargs(), "max_new_tokens": budget}, logits_processor=LogitsProcessorList([proc]))
-    mask_ms = proc.mask_ns / 1e6 / max(proc.steps, 1)
+    for _ in range(max(args.repeats, 5)):
+        for name, cls in (("old", old_cls), ("new", GrammarLogitsProcessor)):
+            proc = cls(backend.grammar_tokenizer(), [schema], budget)
+            with torch.inference_mode():
+                out = backend.model.generate(**inputs, **{**raw_kwargs(), "max_new_tokens": budget}, logits_processor=LogitsProcessorList([proc]))
+            mask_per_token[name].append(proc.mask_ns / 1e6 / max(proc.steps, 1))
+            outputs[name].append(out.tolist())
+    torch.set_num_threads(threads)
+    same = outputs["old"] == outputs["new"]
+    old_ms, mask_ms = statistics.median(mask_per_token["old"]), statistics.median(mask_per_token["new"])
+    print(f"constrained mask step per token, interleaved medians of {len(mask_per_token['new'])}: old {old_ms:.4f} ms, "
+          f"new {mask_ms:.4f} ms ({old_ms / mask_ms:.2f}x less), same tokens out: {same}")
     per_tok_free = 1000 * t_free / max(n_free, 1)
     per_tok_cons = 1000 * t_cons / max(gen.tokens_out, 1)
     print(f"constrained decoding: mask {mask_ms:.3f} ms/token (llguidance + masking), "
@@ -144,12 +207,17 @@ def main() -> None:
 
     headline = {
         "overhead_pct": round(statistics.mean(overhead.values()), 2),
-        "overhead_pct_batch1": round(overhead[1], 2),
+        "overhead_pct_b1": round(overhead[1], 2),
+        "overhead_pct_b8": round(overhead[8], 2),
+        "overhead_pct_b32": round(overhead[32], 2),
         "overhead_pct_separate_runs": round(statistics.mean(across.values()), 2),
         "rps_batch1": round(figures["rps_batch1"], 2),
         "rps_batch8": round(figures["rps_batch8"], 2),
         "rps_batch32": round(figures["rps_batch32"], 2),
         "constrained_mask_ms_per_token": round(mask_ms, 4),
+        "constrained_mask_ms_per_token_old": round(old_ms, 4),
+        "constrained_mask_speedup": round(old_ms / mask_ms, 2),
+        "constrained_same_tokens": same,
         "constrained_ms_per_token": round(per_tok_cons, 3),
         "free_ms_per_token": round(per_tok_free, 3),
         "new_tokens": args.tokens,

@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from evlf.cli.common import app, run_app
+from evlf.cli.common import app, exit_now, run_app
 
 COMMAND_MODULES = (
     "evlf.cli.info",
@@ -35,7 +35,11 @@ for _module in COMMAND_MODULES:
 
 
 def main(argv: list[str] | None = None) -> None:
-    sys.exit(run_app(app, argv))
+    """The console script. Run from the command line (no argv), it skips the interpreter's teardown (see exit_now)."""
+    code = run_app(app, argv)
+    if argv is None:
+        exit_now(code)
+    sys.exit(code)
 
 
 __all__ = ["app", "main", "typer"]

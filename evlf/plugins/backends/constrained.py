@@ -19,8 +19,11 @@ What made it reliable on untrained models:
 from __future__ import annotations
 
 import json
+import time
 from functools import lru_cache
 from typing import Any
+
+import numpy as np
 
 from evlf.core.errors import ConfigError
 
@@ -168,33 +171,36 @@ class GrammarLogitsProcessor:
         self.prompt_len: int | None = None
         self.mask_ns = 0  # time spent computing and applying masks, for the benchmark
         self.steps = 0
+        self.rows = [row for row, matcher in enumerate(self.matchers) if matcher is not None]
+        # one bitmask for the whole generation: llguidance writes a row in place through its address
+        self.bitmask = np.full((len(self.matchers), -(-tokenizer.vocab_size // 32)), -1, dtype=np.int32)
+        row_bytes = self.bitmask.shape[1] * 4
+        self._row_ptr = [self.bitmask.ctypes.data + row * row_bytes for row in range(len(self.matchers))]
+        self._row_bytes = row_bytes
 
     @property
     def active(self) -> bool:
         return any(m is not None for m in self.matchers)
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
-        import time
-
-        from llguidance.numpy import allocate_token_bitmask, fill_next_token_bitmask
-
         start = time.perf_counter_ns()
+        width = int(input_ids.shape[1])
         if self.prompt_len is None:
-            self.prompt_len = int(input_ids.shape[1])
-        generated = int(input_ids.shape[1]) - self.prompt_len
-        bitmask = allocate_token_bitmask(len(self.matchers), self.tok.vocab_size)
-        rows = [row for row, matcher in enumerate(self.matchers) if matcher is not None]
-        for row in rows:
+            self.prompt_len = width
+        generated = width - self.prompt_len
+        last = input_ids[:, -1].tolist() if generated > 0 else None
+        bitmask = self.bitmask
+        for row in self.rows:
             matcher = self.matchers[row]
-            if generated > 0 and not matcher.is_stopped() and not matcher.is_error():
-                matcher.consume_token(int(input_ids[row, -1]))
+            if last is not None and not matcher.is_stopped() and not matcher.is_error():
+                matcher.consume_token(last[row])
             if matcher.is_error() or matcher.is_stopped():
                 bitmask[row] = self.tok.eos_bits
                 continue
-            fill_next_token_bitmask(matcher, bitmask, row)
+            matcher.unsafe_compute_mask_ptr(self._row_ptr[row], self._row_bytes)
             self._narrow(bitmask[row], self.max_new_tokens - generated)
-        if rows:
-            scores = apply_bitmask(scores, bitmask, rows)
+        if self.rows:
+            scores = apply_bitmask(scores, bitmask, self.rows)
         self.mask_ns += time.perf_counter_ns() - start
         self.steps += 1
         return scores
@@ -217,26 +223,29 @@ def apply_bitmask(scores: Any, bitmask: Any, rows: list[int]) -> Any:
 
     On CUDA this is `llguidance.torch.apply_token_bitmask_inplace` (a compiled
     kernel on the device). On CPU that kernel costs tens of seconds of
-    torch.compile per process, so the packed words are unpacked once and the
-    scores masked in place; free rows are never touched.
+    torch.compile per process, so the inverted packed words are unpacked into
+    bytes that are read as booleans (True: disallowed) and the scores masked in
+    place; free rows are never touched.
     """
-    import numpy as np
     import torch
 
-    index = rows if len(rows) < scores.shape[0] else slice(None)
-    packed = bitmask[index]
-    sub = scores[index] if isinstance(index, list) else scores
+    whole = len(rows) == scores.shape[0]
+    packed = bitmask if whole and bitmask.shape[0] == len(rows) else bitmask[rows]
+    sub = scores if whole else scores[rows]
     if sub.device.type == "cuda":
         from llguidance.torch import apply_token_bitmask_inplace
 
         sub = sub.contiguous()
         apply_token_bitmask_inplace(sub, torch.from_numpy(packed).to(sub.device, non_blocking=True))
     else:
-        n = min(int(sub.shape[-1]), 32 * packed.shape[1])
-        bits = np.unpackbits(packed.view(np.uint8), axis=1, count=n, bitorder="little")
-        sub[:, :n].masked_fill_(torch.from_numpy(bits) == 0, float("-inf"))
-        sub[:, n:] = float("-inf")
-    if isinstance(index, list):
-        scores[index] = sub
-        return scores
-    return sub
+        vocab = int(sub.shape[-1])
+        n = min(vocab, 32 * packed.shape[1])
+        banned = np.unpackbits((~packed).view(np.uint8), axis=1, count=n, bitorder="little").view(np.bool_)
+        if n == vocab:
+            sub.masked_fill_(torch.from_numpy(banned), float("-inf"))
+        else:
+            sub[:, :n].masked_fill_(torch.from_numpy(banned), float("-inf"))
+            sub[:, n:] = float("-inf")
+    if not whole:
+        scores[rows] = sub
+    return scores

@@ -34,9 +34,8 @@ _LOADED: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 _LOAD_LOCK = threading.Lock()
 
 
-def _to_pil(image: np.ndarray) -> Any:
-    from PIL import Image
-
+def _to_rgb(image: np.ndarray) -> np.ndarray:
+    """An HxWx3 uint8 array, handed to the image processor as is (a PIL copy would be converted straight back)."""
     array = np.asarray(image)
     if array.dtype != np.uint8:
         raise ConfigError(f"backend images must be 8-bit RGB arrays, got dtype {array.dtype}")
@@ -44,12 +43,20 @@ def _to_pil(image: np.ndarray) -> Any:
         array = np.stack([array] * 3, axis=-1)
     if array.ndim != 3 or array.shape[2] not in (3, 4):
         raise ConfigError(f"backend images must be HxWx3 arrays, got shape {array.shape}")
-    return Image.fromarray(array[..., :3])
+    return np.ascontiguousarray(array[..., :3])
 
 
 def _image_placeholder(image: np.ndarray) -> dict[str, Any]:
     """The chat template marks where an image goes; the processor takes the pixels separately."""
     return {"type": "image"}
+
+
+def _until_eos(tokens: list[int], eos_ids: list[int]) -> list[int]:
+    """The generated tokens up to and including the first end-of-sequence token."""
+    for j, token in enumerate(tokens):
+        if token in eos_ids:
+            return tokens[: j + 1]
+    return tokens
 
 
 class TransformersBackend(Backend):
@@ -99,6 +106,7 @@ class TransformersBackend(Backend):
         self._eos_ids = [int(e) for e in (eos if isinstance(eos, list) else [eos]) if e is not None] or [int(tokenizer.eos_token_id)]
         self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self._eos_ids[0]
         self._grammar_tok: GrammarTokenizer | None = None
+        self._prompts: dict[str, str] = {}
         self.threads: int | None = None  # torch intra-op threads during generate (None: leave as is)
 
     # ------------------------------------------------------------------ loading
@@ -145,13 +153,24 @@ class TransformersBackend(Backend):
 
     # ------------------------------------------------------------------ generation
 
+    def _prompt(self, messages: list[dict[str, Any]]) -> str:
+        """The chat template's text for these messages; rendered once per distinct prompt (batches repeat them)."""
+        key = json.dumps(messages, sort_keys=True, default=repr)
+        text = self._prompts.get(key)
+        if text is None:
+            text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            if len(self._prompts) >= 512:
+                self._prompts.clear()
+            self._prompts[key] = text
+        return text
+
     def prepare(self, requests: list[GenerationRequest]) -> tuple[Any, list[list[tuple[int, int]]]]:
         """Processor inputs for a batch and, per request, the fed size of each final-turn image."""
-        texts = [self.processor.apply_chat_template(chat_messages(r, _image_placeholder, plain_text=False), add_generation_prompt=True, tokenize=False) for r in requests]
-        images = [_to_pil(img) for r in requests for t in r.turns for img in t.images]
+        texts = [self._prompt(chat_messages(r, _image_placeholder, plain_text=False)) for r in requests]
+        images = [_to_rgb(img) for r in requests for t in r.turns for img in t.images]
         kwargs: dict[str, Any] = {"text": texts, "padding": True, "return_tensors": "pt"}
         if images:
-            kwargs["images"] = images
+            kwargs.update(images=images, input_data_format="channels_last")
         inputs = self.processor(**kwargs)
         sizes = fed_sizes(self.family, self.processor, inputs, len(images))
         per_request: list[list[tuple[int, int]]] = []
@@ -216,27 +235,13 @@ class TransformersBackend(Backend):
             torch.set_num_threads(threads)
         latency = (time.perf_counter() - started) * 1000
         prompt_len = int(inputs["input_ids"].shape[1])
-        new = output[:, prompt_len:].cpu()
-        attention = inputs["attention_mask"].cpu()
-        out: list[Generation] = []
-        for row, request in enumerate(requests):
-            tokens = new[row].tolist()
-            n = len(tokens)
-            for j, t in enumerate(tokens):
-                if t in self._eos_ids:
-                    n = j + 1
-                    break
-            text = self.processor.tokenizer.decode(tokens[:n], skip_special_tokens=True)
-            out.append(
-                finish(
-                    text,
-                    self._identity,
-                    tokens_in=int(attention[row].sum()),
-                    tokens_out=n,
-                    latency_ms=latency,
-                    image_sizes=sizes[row],
-                )
-            )
+        rows = [_until_eos(tokens, self._eos_ids) for tokens in output[:, prompt_len:].cpu().tolist()]
+        tokens_in = inputs["attention_mask"].sum(dim=1).tolist()
+        texts = self.processor.tokenizer.batch_decode(rows, skip_special_tokens=True)  # one call for the batch
+        out = [
+            finish(text, self._identity, tokens_in=int(n_in), tokens_out=len(tokens), latency_ms=latency, image_sizes=sizes[row])
+            for row, (text, tokens, n_in) in enumerate(zip(texts, rows, tokens_in, strict=True))
+        ]
         return out
 
 
