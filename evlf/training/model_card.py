@@ -62,6 +62,10 @@ def _load(r: dict[str, Any]) -> str:
 
 
 def model_card(r: dict[str, Any]) -> str:
+    """The card's Markdown from training_result.json alone.
+
+    Long because it is one template: the card reads top to bottom as a page, so it stays in one f-string.
+    """
     a, s, g, h = r["architecture"], r["sft_settings"], r["grpo_settings"], r["head"]
     held = r["held_out"]
     minutes = r["timings"]["total_s"] / 60
