@@ -4,7 +4,8 @@ Every ```python block runs, each file's blocks in order in one namespace (a
 later block may use an earlier one's imports), in a scratch folder holding the
 example images `make demo` writes. Every ```sh block's `evlf ...` lines run
 through the CLI and must exit 0. A block that cannot run carries a
-`<!-- not-run: reason -->` line just above it; there must be few.
+`<!-- not-run: reason -->` line just above it (a running server, an install,
+a synopsis with placeholders); there must be few.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from evlf.cli.common import run_app
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"(?:^<!-- not-run: (?P<reason>[^>]+?) -->\n)?^```(?P<lang>[a-z]*)\n(?P<body>.*?)^```$", re.M | re.S)
-MAX_NOT_RUN = 5
+MAX_EXEMPT_SHARE = 0.3  # at most this share of all python and sh blocks may be exempt
 
 
 def blocks(path: Path, lang: str) -> list[tuple[str, str | None]]:
@@ -67,6 +68,7 @@ def test_shell_blocks_run_through_the_cli(doc: Path, scratch: Path, capsys: pyte
 
 
 def test_few_blocks_are_exempt_and_each_says_why() -> None:
-    exempt = [(doc.name, reason) for doc in DOCS for lang in ("python", "sh") for _, reason in blocks(doc, lang) if reason]
-    assert len(exempt) <= MAX_NOT_RUN, exempt
+    every = [(doc.name, reason) for doc in DOCS for lang in ("python", "sh") for _, reason in blocks(doc, lang)]
+    exempt = [(name, reason) for name, reason in every if reason]
+    assert len(exempt) <= MAX_EXEMPT_SHARE * len(every), exempt
     assert all(len(reason.split()) >= 2 for _, reason in exempt)
