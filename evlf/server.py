@@ -11,18 +11,18 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, File, Form, HTTPException, UploadFile
-from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi.responses import Response
 
 from evlf import __version__
 from evlf.agents import defaults
 from evlf.agents.context import Context
 from evlf.core.errors import ConfigError, EvlfError, InputError
+from evlf.core.exporter import ExportOptions, export_report
 from evlf.core.types import SCHEMA_VERSION, Study, report_json_schema
 
 
 def create_app(context: Context | None = None, upload_dir: Path | None = None) -> FastAPI:
     from evlf.agents.pipeline import Pipeline
-    from evlf.agents.resources import ImageCache
     from evlf.core.plugins import get_host
 
     ctx = context or Context()
@@ -56,6 +56,10 @@ def create_app(context: Context | None = None, upload_dir: Path | None = None) -
             for e in get_host().registries.specialties.entries()
         ]
 
+    @app.get("/v1/exporters")
+    def exporters_list() -> list[dict[str, str]]:
+        return [{"name": e.name, "suffix": e.obj.suffix, "media_type": e.obj.media_type} for e in get_host().registries.exporters.entries()]
+
     @app.post("/v1/diagnose", response_model=None)
     async def diagnose(
         files: list[UploadFile] = File(...),
@@ -66,9 +70,12 @@ def create_app(context: Context | None = None, upload_dir: Path | None = None) -
         modality: str | None = Form(None),
         study_id: str | None = Form(None),
         format: str = Form("json"),
+        subject: str | None = Form(None),
+        allow_patient_identity: bool = Form(False),
     ) -> Any:
-        if format not in ("json", "html", "markdown"):
-            raise HTTPException(422, f"format must be json, html or markdown, not {format!r}")
+        exporters = get_host().registries.exporters
+        if format not in exporters:
+            raise HTTPException(422, f"format must be a registered exporter ({', '.join(exporters.names())}), not {format!r}")
         folder = Path(tempfile.mkdtemp(dir=uploads))
         paths = []
         for n, upload in enumerate(files):
@@ -95,10 +102,11 @@ def create_app(context: Context | None = None, upload_dir: Path | None = None) -
             raise HTTPException(500, str(exc)) from None
         if format == "json":
             return report.model_dump(mode="json")
-        exporter = get_host().registries.exporters.get(format)
-        if format == "html":
-            cache = ImageCache()
-            return HTMLResponse(exporter.render(report, [cache.load(r) for r in study.images]))
-        return PlainTextResponse(exporter.render(report, []), media_type="text/markdown")
+        options = ExportOptions(subject=subject, allow_patient_identity=allow_patient_identity)
+        try:
+            content = export_report(report, format, options=options)
+        except InputError as exc:
+            raise HTTPException(422, str(exc).replace(str(folder) + "/", "")) from None
+        return Response(content, media_type=exporters.get(format).media_type)
 
     return app

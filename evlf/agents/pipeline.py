@@ -19,10 +19,13 @@ from typing import Any
 from langgraph.types import Command
 
 from evlf.agents import defaults, resources
+from evlf.agents.audit import Auditor, as_auditor
 from evlf.agents.context import Context
 from evlf.agents.runtime import RunContext
 from evlf.agents.state import CHECKPOINT_TYPES
 from evlf.agents.threads import thread_id
+from evlf.core.audit import AuditLog
+from evlf.core.audit.record import EntryPoint
 from evlf.core.backends.base import Backend
 from evlf.core.errors import ConfigError, EvlfError
 from evlf.core.plugins import get_host
@@ -53,6 +56,9 @@ class NodeUpdate:
 class Pipeline:
     """One graph with one configuration, checked when built.
 
+    `audit=PATH` (or $EVLF_AUDIT) appends one hash-chained audit record per
+    report (docs/audit.md); the report's provenance names it (`audit_id`).
+
     `backend` and `refiner` take a registered name (`backend="transformers", model=DIR`)
     or an instance; any other keyword is a Context setting. A configuration
     that cannot run is a ConfigError here, before any node runs.
@@ -67,6 +73,8 @@ class Pipeline:
         refiner: Refiner | str | None = None,
         checkpoint: str | Path | None = None,
         batch_window_s: float = 0.05,
+        audit: Auditor | AuditLog | str | Path | None = None,
+        audit_entry: EntryPoint = "api",
         **overrides: Any,
     ) -> None:
         for key, value in (("backend", backend), ("refiner", refiner)):
@@ -86,10 +94,13 @@ class Pipeline:
         if self.context.review and not self.checkpoint:
             raise ConfigError("review needs a checkpoint (Pipeline(checkpoint=PATH)) so the paused run can be resumed")
         self._compiled: Any = None if self.checkpoint else self.spec.build()
+        self.auditor = as_auditor(audit, audit_entry)  # None: no audit record (audit= or $EVLF_AUDIT turns it on)
+        self.replay_of: str | None = None  # set by evlf.agents.replay on the pipeline it re-runs a record with
 
     def resources(self) -> resources.Resources:
         return resources.Resources(
-            context=self.context, backend=self._backend, refiner=self._refiner, batch_window_s=self.batch_window_s
+            context=self.context, backend=self._backend, refiner=self._refiner, batch_window_s=self.batch_window_s,
+            wrap=self.auditor.wrap if self.auditor is not None else None,
         )
 
     @asynccontextmanager
@@ -130,9 +141,18 @@ class Pipeline:
         run = RunContext(self.context, res or self.resources())
         try:
             async with self._graph() as graph:
-                return await self._run(graph, run, study, reviewer, fresh, on_update)
+                report = await self._run(graph, run, study, reviewer, fresh, on_update)
         finally:
             run.forget(study)
+        return self._audited(study, report, run.resources)
+
+    def _audited(self, study: Study, report: Report, res: resources.Resources) -> Report:
+        """Append the run's audit record (when auditing) and name it in the report's provenance."""
+        if self.auditor is None:
+            return report
+        config = self.auditor.config(self.graph_name, self.spec.version, self.context, res)
+        record = self.auditor.write(study, report, config, res, replay_of=self.replay_of)
+        return report.model_copy(update={"provenance": report.provenance.model_copy(update={"audit_id": record.id})})
 
     async def _run(
         self,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,12 +118,20 @@ class Resources:
     _batcher: MicroBatcher | None = None
     lock: threading.RLock = field(default_factory=threading.RLock)
     branches: dict[tuple[str, str], Any] = field(default_factory=dict)  # (study id, specialty) -> runtime.Branch
+    wrap: Callable[[Backend], Backend] | None = None  # e.g. the audit trail's call recorder
 
     def get_backend(self) -> Backend:
         with self.lock:
             if self.backend is None:
                 self.backend = _cached_backend(self.context)
+            if self.wrap is not None:
+                self.backend = self.wrap(self.backend)
             return self.backend
+
+    @property
+    def opened_store(self) -> Any | None:
+        """The case store if a node opened it (None otherwise; never opens one)."""
+        return self._store
 
     def get_refiner(self) -> Refiner:
         with self.lock:

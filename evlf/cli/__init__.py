@@ -21,9 +21,12 @@ COMMAND_MODULES = (
     "evlf.cli.plugins",
     "evlf.cli.cases",
     "evlf.cli.diagnose",
+    "evlf.cli.exporters",
     "evlf.cli.evaluate",
+    "evlf.cli.batch",
     "evlf.cli.train",
     "evlf.cli.serve",
+    "evlf.cli.audit",
 )
 
 for _module in COMMAND_MODULES:

@@ -40,9 +40,18 @@ def diagnose(
     out: Path | None = typer.Option(None, "--out", "-o", help="Write the report JSON here."),
     html: Path | None = typer.Option(None, "--html", help="Write a self-contained HTML report here."),
     markdown: Path | None = typer.Option(None, "--md", help="Write a Markdown report here."),
+    export: list[str] = typer.Option([], "--export", "-e", help="Write with a registered exporter, NAME=PATH (repeatable; see `evlf exporters list`)."),
+    export_setting: list[str] = typer.Option([], "--export-setting", help="Exporter setting KEY=VALUE, e.g. fhir_version=R5 (repeatable)."),
+    subject: str | None = typer.Option(None, "--subject", help="FHIR subject reference for the fhir exporter, e.g. Patient/123."),
+    allow_patient_identity: bool = typer.Option(False, "--allow-patient-identity", help="Let exporters copy patient identity from the DICOM into FHIR."),
     study_id: str | None = typer.Option(None, "--id", help="Study id (default: derived from the file paths)."),
+    audit: Path | None = typer.Option(None, "--audit", help="Append an audit record of this run to this trail (default: $EVLF_AUDIT; off when unset)."),
 ) -> None:
     """Read the images and write a reasoned, grounded report."""
+    from evlf.cli.exporters import parse_settings, parse_targets, write_targets
+
+    targets = parse_targets(export, {"json": out, "markdown": markdown, "html": html})
+    export_options = {"subject": subject, "allow_patient_identity": allow_patient_identity, "settings": parse_settings(export_setting)}
     from evlf.agents.context import Context
     from evlf.agents.pipeline import Pipeline
     from evlf.core.types import Study
@@ -62,7 +71,7 @@ def diagnose(
         settings["review"] = True
         if checkpoint is None:
             raise InputError("--review", "needs --checkpoint PATH so the paused run can be resumed")
-    pipeline = Pipeline(graph, Context.build(settings), checkpoint=checkpoint)  # a bad configuration stops here, before ingest
+    pipeline = Pipeline(graph, Context.build(settings), checkpoint=checkpoint, audit=audit, audit_entry="cli")  # a bad configuration stops here, before ingest
     chosen_task = task or ("vqa" if question else "diagnosis")
     metadata = {key: value for key, value in (("modality", modality), ("body_part", body_part)) if value}  # hints routing reads
     kwargs: dict[str, Any] = {"task": chosen_task, "question": question, "specialty": specialty, "metadata": metadata}
@@ -93,24 +102,17 @@ def diagnose(
 
         report = pipeline.run(study, reviewer=reviewer if review else None, fresh=fresh, on_update=show)
 
-    from evlf.agents.resources import ImageCache
-    from evlf.core.plugins import get_host
+    from evlf.core.exporter import ExportOptions
 
-    exporters = get_host().registries.exporters
-    if out:
-        out.write_text(exporters.get("json").render(report, []))
-    if markdown:
-        markdown.write_text(exporters.get("markdown").render(report, []))
-    if html:
-        cache = ImageCache()
-        html.write_text(exporters.get("html").render(report, [cache.load(r) for r in study.images]))
+    write_targets(report, targets, ExportOptions(**export_options))
     if as_json:
         print_json(report.model_dump(mode="json"))
         return
     summary(report)
-    for label, path in (("json", out), ("markdown", markdown), ("html", html)):
-        if path:
-            console.print(f"wrote {label}: {path}")
+    for label, path in targets:
+        console.print(f"wrote {label}: {path}")
+    if report.provenance.audit_id:
+        console.print(f"audit record: {report.provenance.audit_id} (evlf audit show {report.provenance.audit_id})")
 
 
 def summary(report: Any) -> None:

@@ -94,13 +94,15 @@ def eval_command(
     bootstrap: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples for the 95% CIs."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
     as_json: bool = typer.Option(False, "--json", help="Print summary.json to stdout."),
+    audit: Path | None = typer.Option(None, "--audit", help="Append an audit record per case and run to this trail (default: $EVLF_AUDIT; off when unset)."),
 ) -> None:
     """Run graphs over the same cases; write predictions, summary (JSON, Markdown, CSV) and plots to --out."""
-    from evlf.eval.harness import evaluate, load_context_file, plan_runs
+    from evlf.eval.harness import audited_factory, evaluate, load_context_file, plan_runs
 
     contexts = [(p.stem, load_context_file(p)) for p in context_file]
     specs = plan_runs(graph, contexts, backend)
-    summary = evaluate(dataset, specs, out, labels_csv=labels_csv, limit=limit, concurrency=concurrency, n_boot=bootstrap, seed=seed)
+    factory = {"pipeline_factory": audited_factory(audit)} if audit else {}
+    summary = evaluate(dataset, specs, out, labels_csv=labels_csv, limit=limit, concurrency=concurrency, n_boot=bootstrap, seed=seed, **factory)
     if as_json:
         print_json(summary)
         return

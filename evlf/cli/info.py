@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from evlf.cli.common import EXIT_BAD_INPUT, console, fail_input, print_json
@@ -50,7 +51,7 @@ def info(
             rows.append(describe(load_image(path, frame)))
         except InputError as exc:
             failed = True
-            fail_input(str(exc))
+            fail_input(escape(str(exc)))  # a file name like "scan[/b].png" is text, not console markup
     if as_json:
         print_json(rows)
     else:
@@ -58,7 +59,7 @@ def info(
         for r in rows:
             spacing = "x".join(f"{v:.3g}" for v in r["pixel_spacing"]) if r["pixel_spacing"] else "-"
             table.add_row(
-                Path(r["path"]).name,
+                escape(Path(r["path"]).name),
                 r["format"],
                 f"{r['width']}x{r['height']}",
                 f"{r['frame_index'] + 1}/{r['frames']}",

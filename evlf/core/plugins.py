@@ -36,6 +36,9 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "evlf.plugins.refiners",
     "evlf.plugins.embedders",
     "evlf.plugins.exporters",
+    "evlf.plugins.exporters.dicom_sr",
+    "evlf.plugins.exporters.dicom_seg",
+    "evlf.plugins.exporters.fhir",
     "evlf.plugins.backends.demo",
     "evlf.agents.graphs",
 )

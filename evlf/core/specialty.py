@@ -7,6 +7,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from evlf.core.answer import EvlfAnswer
+from evlf.core.untrusted import sanitize_untrusted_text
 from evlf.core.prompts import Label, Prompt, build_prompt
 from evlf.core.types import CheckIssue, Exemplar, LoadedImage, Report, Study, Task
 
@@ -83,7 +84,7 @@ class Specialty:
             ("laterality", meta.laterality),
         ):
             if value:
-                bits.append(f"{key} {value}")
+                bits.append(f"{key} {sanitize_untrusted_text(value, 64)}")  # header text: data, one bounded line
         return ", ".join(bits)
 
     def postprocess(self, answer: EvlfAnswer, images: list[LoadedImage], options: SpecialtyOptions) -> EvlfAnswer:

@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 #: Version of the Report JSON Schema. Bump the minor for additions, the major for breaks.
-SCHEMA_VERSION = "1.0.0"
+SCHEMA_VERSION = "1.1.0"
 
 Task = Literal["diagnosis", "vqa", "grounding", "report"]
 FindingStatus = Literal["verified", "adjusted", "unverified", "ungrounded"]
@@ -236,6 +236,7 @@ class Provenance(BaseModel):
     tokens_in: int = 0
     tokens_out: int = 0
     created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    audit_id: str | None = None  # the audit record of this report, when the run was audited
 
 
 class CheckIssue(BaseModel):
@@ -292,6 +293,12 @@ class Report(BaseModel):
             if bad:
                 raise ValueError(f"reasoning cites findings {bad} but the report has {n}")
         return self
+
+    def export(self, name: str, path: str | Path | None = None, **options: Any) -> str | bytes:
+        """Write this report with the exporter `name` (see `evlf exporters list`); options as in `ExportOptions`."""
+        from evlf.core.exporter import ExportOptions, export_report
+
+        return export_report(self, name, path, ExportOptions(**options))
 
 
 def report_json_schema() -> dict[str, Any]:

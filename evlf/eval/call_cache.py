@@ -11,39 +11,13 @@ Replies without any text (a failed call) are not stored, so they are retried.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import sqlite3
 import threading
 from pathlib import Path
 from typing import ClassVar
 
-import numpy as np
-
+from evlf.core.audit.requests import request_key
 from evlf.core.backends.base import Backend, Generation, GenerationRequest, ModelIdentity
-
-
-def image_digest(image: np.ndarray) -> str:
-    arr = np.ascontiguousarray(image)
-    h = hashlib.sha256(f"{arr.dtype.str}{arr.shape}".encode())
-    h.update(arr.tobytes())
-    return h.hexdigest()
-
-
-def request_key(request: GenerationRequest, identity: ModelIdentity) -> str:
-    """The cache key of one request to one model."""
-    payload = {
-        "model": identity.model_dump(mode="json"),
-        "system": request.system,
-        "turns": [
-            {"role": t.role, "text": t.text, "images": [image_digest(im) for im in t.images]} for t in request.turns
-        ],
-        "schema": request.json_schema,
-        "seed": request.seed,
-        "temperature": request.temperature,
-        "max_new_tokens": request.max_new_tokens,
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 class CachingBackend(Backend):
@@ -53,6 +27,7 @@ class CachingBackend(Backend):
 
     def __init__(self, inner: Backend, path: str | Path) -> None:
         self.inner = inner
+        self.name = inner.name  # type: ignore[misc]  # reports name the backend that answered, not the cache
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()

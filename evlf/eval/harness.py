@@ -105,6 +105,17 @@ def default_backend_factory(context: dict[str, Any]) -> Backend:
     return build_backend(Context.model_validate(context))
 
 
+def audited_factory(audit: str | Path) -> PipelineFactory:
+    """The default factory, with every run's reports recorded in the audit trail at `audit`."""
+
+    def factory(spec: RunSpec, backend: Backend | None) -> PipelineLike:
+        from evlf.agents.pipeline import Pipeline
+
+        return Pipeline(graph=spec.graph, context=spec.context, backend=backend, audit=audit, audit_entry="eval")
+
+    return factory
+
+
 def default_pipeline_factory(spec: RunSpec, backend: Backend | None) -> PipelineLike:
     from evlf.agents.pipeline import Pipeline
 

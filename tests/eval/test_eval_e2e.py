@@ -59,8 +59,12 @@ def test_score_reproduces_eval_summary_from_its_own_output(small_lesion_set: Non
     """`evlf score` on what `evlf eval` wrote gives eval's numbers, with no extra flags (issue 14)."""
     out = tmp_path / "out"
     args = ["eval", "lesions-test", "--graph", "direct", "--backend", "tiny", "--limit", "2", "--concurrency", "2",
-            "--bootstrap", "30", "--seed", "3", "--out", str(out), "--json"]
+            "--bootstrap", "30", "--seed", "3", "--out", str(out), "--json", "--audit", str(tmp_path / "audit.jsonl")]
     assert run_app(app, args) == 0, capsys.readouterr().err
+    from evlf.core.audit import AuditLog
+
+    records = list(AuditLog(tmp_path / "audit.jsonl").records())
+    assert len(records) == 2 and {r.entry_point for r in records} == {"eval"} and {r.config.backend for r in records} == {"tiny"}
     run = json.loads(capsys.readouterr().out)["graphs"]["direct"]
     settings = json.loads((out / "direct" / "scoring.json").read_text())
     assert settings["bootstrap"] == 30 and settings["seed"] == 3 and settings["unknown_labels"] == "wrong"

@@ -1,70 +1,34 @@
 """DICOM through pydicom: modality LUT, VOI LUT or window, MONOCHROME1, colour, one frame at a time.
 
 Only the chosen frame is decoded (pydicom.pixels.pixel_array with `index`),
-so a long cine loop costs one frame, and the Rows x Columns x Frames budget is
-checked before any pixel data is read.
+so a long cine loop costs one frame, and the pixel and memory budgets are
+checked from the header before any pixel data is read. Header values are
+untrusted: a malformed number the decode needs is a one-line error, a
+malformed optional one (spacing, window) is ignored, and text is sanitised.
 """
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from evlf.core.errors import InputError
-from evlf.core.imaging.guards import check_pixel_budget, sha256_file
+from evlf.core.imaging.dicom_header import header_int, is_truncated, meta_from, transfer_syntax
+from evlf.core.imaging.guards import check_memory_budget, check_pixel_budget, sha256_file
+from evlf.core.imaging.quiet import one_line, quiet
 from evlf.core.imaging.render import auto_window, to_rgb, window
-from evlf.core.types import ImageMeta, LoadedImage
+from evlf.core.types import LoadedImage
 
-# Malformed header values (wrong VR) are common in the wild and harmless to reading pixels.
-warnings.filterwarnings("ignore", message="Invalid value for VR", module="pydicom")
-
-
-def _str(ds: Any, keyword: str) -> str | None:
-    value = ds.get(keyword)
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
-
-
-def _meta(ds: Any) -> ImageMeta:
-    spacing = ds.get("PixelSpacing") or ds.get("ImagerPixelSpacing")
-    pixel_spacing = None
-    if spacing is not None and len(spacing) == 2:
-        try:
-            pixel_spacing = (float(spacing[0]), float(spacing[1]))
-            if min(pixel_spacing) <= 0:
-                pixel_spacing = None  # zero spacing means "not calibrated"
-        except (TypeError, ValueError):
-            pixel_spacing = None
-    laterality = _str(ds, "ImageLaterality") or _str(ds, "Laterality")
-    sop_class = ds.get("SOPClassUID")
-    return ImageMeta(
-        modality=_str(ds, "Modality"),
-        body_part=_str(ds, "BodyPartExamined"),
-        laterality=laterality,
-        view=_str(ds, "ViewPosition"),
-        pixel_spacing=pixel_spacing,
-        photometric=_str(ds, "PhotometricInterpretation"),
-        bits_stored=int(ds.BitsStored) if "BitsStored" in ds else None,
-        samples_per_pixel=int(ds.SamplesPerPixel) if "SamplesPerPixel" in ds else None,
-        sop_class_uid=str(sop_class) if sop_class else None,
-        study_uid=_str(ds, "StudyInstanceUID"),
-        series_uid=_str(ds, "SeriesInstanceUID"),
-        study_description=_str(ds, "StudyDescription"),
-        series_description=_str(ds, "SeriesDescription"),
-        manufacturer=_str(ds, "Manufacturer"),
-    )
+#: Bytes per sample of pydicom's float64 modality and VOI LUT outputs plus evlf's float32 window.
+_DICOM_WORKING_BYTES = 8 + 8 + 4 + 2
 
 
 def _decoder_problem(ds: Any, exc: Exception) -> str:
     """One line saying which compressed syntax failed and whether a decoder is missing or failed."""
-    ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
-    name = getattr(ts, "name", str(ts))
-    detail = " ".join(str(exc).split())
+    name = transfer_syntax(ds)
+    detail = one_line(exc, with_type=False)
     if "all available plugins" in detail or "unable to decode" in detail.lower():
         return f"compressed pixel data ({name}) could not be decoded by any installed decoder: {detail}"
     return (
@@ -73,83 +37,123 @@ def _decoder_problem(ds: Any, exc: Exception) -> str:
     )
 
 
-def _render(ds: Any, frame: np.ndarray, original: np.ndarray) -> np.ndarray:
-    """8-bit rendering: VOI LUT or window when the file has one, else a percentile window."""
+def _voi(ds: Any, values: np.ndarray) -> np.ndarray | None:
+    """The file's VOI LUT or window through pydicom, as 8 bits; None when it has none or it is unusable."""
     from pydicom.pixels import apply_voi_lut
 
-    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+    if "VOILUTSequence" not in ds and not ("WindowCenter" in ds and "WindowWidth" in ds):
+        return None
+    try:
+        with quiet():
+            out = np.asarray(apply_voi_lut(values, ds, index=0))
+            if "VOILUTSequence" in ds:
+                return auto_window(out, 0.0, 100.0)  # a LUT's output range is its own entries
+            # a window's output range: what pydicom maps everything below and above the window to
+            lo, hi = (float(v) for v in apply_voi_lut(np.array([-np.inf, np.inf]), ds, index=0))
+    except Exception:  # a malformed window (a string, a zero width) is ignored, as viewers do
+        return None
+    if not (np.isfinite(lo) and np.isfinite(hi)) or hi <= lo:
+        return None
+    return window(out, (lo + hi) / 2.0, hi - lo)
+
+
+def _render(ds: Any, frame: np.ndarray, original: np.ndarray) -> np.ndarray:
+    """8-bit rendering: VOI LUT or window when the file has a usable one, else a percentile window."""
     if frame.ndim == 3:  # colour (pydicom already converted YBR to RGB)
-        data = frame
-        if data.dtype != np.uint8:
-            data = auto_window(data)
-        return to_rgb(data)
-    if "WindowCenter" in ds and "WindowWidth" in ds:
-        rendered = window(original.astype(np.float64), float(_first(ds.WindowCenter)), float(_first(ds.WindowWidth)))
-    elif "VOILUTSequence" in ds:
-        try:
-            rendered = auto_window(np.asarray(apply_voi_lut(original, ds, index=0), dtype=np.float64), 0.0, 100.0)
-        except Exception:
-            rendered = auto_window(original)
-    else:
+        return to_rgb(frame if frame.dtype == np.uint8 else auto_window(frame))
+    rendered = _voi(ds, original)
+    if rendered is None:
         rendered = auto_window(original)
-    if photometric == "MONOCHROME1":
+    if str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper().strip() == "MONOCHROME1":
         rendered = 255 - rendered
     return to_rgb(rendered)
 
 
-def _first(value: Any) -> Any:
+def _read_header(path: Path) -> Any:
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
     try:
-        return value[0]
-    except (TypeError, IndexError, KeyError):
-        return value
+        with quiet():
+            return pydicom.dcmread(path, stop_before_pixels=True)
+    except InvalidDicomError as exc:
+        raise InputError(path, f"not a valid DICOM file ({one_line(exc, with_type=False)})") from None
+    except Exception as exc:
+        problem = "truncated DICOM header" if isinstance(exc, EOFError) else "corrupt DICOM header"
+        raise InputError(path, f"{problem} ({one_line(exc)})") from None
+
+
+def _decode(path: Path, ds: Any, index: int | None) -> tuple[Any, np.ndarray]:
+    """The full dataset (pixel data deferred where the syntax allows) and the one decoded frame."""
+    import pydicom
+    from pydicom.pixels import pixel_array
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    deflated = transfer_syntax(ds, as_uid=True) == DeflatedExplicitVRLittleEndian
+    try:
+        with quiet():
+            # a deflated file is inflated whole by dcmread; the others are read one frame from disk
+            full = pydicom.dcmread(path) if deflated else pydicom.dcmread(path, defer_size="1 KB")
+            if not any(k in full for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+                raise InputError(path, "DICOM file has image attributes but no pixel data")
+            raw = pixel_array(full if deflated else path, index=index)
+    except InputError:
+        raise
+    except MemoryError:
+        raise InputError(path, "DICOM pixel data needs more memory than is available (corrupt sizes?)") from None
+    except (NotImplementedError, RuntimeError) as exc:
+        raise InputError(path, _decoder_problem(ds, exc)) from None
+    except Exception as exc:  # a decoder failing on malformed data: the file is corrupt, whatever the type
+        raise InputError(path, f"truncated or corrupt DICOM pixel data ({one_line(exc)})") from None
+    return full, np.asarray(raw)
+
+
+def _modality(full: Any, raw: np.ndarray, path: Path) -> np.ndarray:
+    """Stored values through pydicom's modality LUT (rescale to HU and the like), kept integer when they are."""
+    from pydicom.pixels import apply_modality_lut
+
+    try:
+        with quiet():
+            values = np.asarray(apply_modality_lut(raw, full))
+    except Exception as exc:
+        raise InputError(path, f"malformed modality LUT or rescale in the DICOM header ({one_line(exc)})") from None
+    if np.issubdtype(values.dtype, np.floating) and np.isfinite(values).all() and np.all(np.mod(values, 1) == 0):
+        if values.size and values.min() >= -32768 and values.max() <= 32767:
+            values = values.astype(np.int16 if values.min() < 0 else np.uint16)
+    return values
+
+
+def _check_header(path: Path, ds: Any) -> tuple[int, int, int, int]:
+    """Rows, columns, frames and samples from the header, budgets checked; refuse what is not an image."""
+    if "Rows" not in ds or "Columns" not in ds:
+        if is_truncated(ds):
+            raise InputError(path, "truncated DICOM file (it ends before the image attributes)")
+        raise InputError(path, "DICOM file holds no image (no Rows/Columns; e.g. a report or structured data)")
+    rows, cols = header_int(path, ds, "Rows"), header_int(path, ds, "Columns")
+    frames = header_int(path, ds, "NumberOfFrames", 1) or 1
+    samples = header_int(path, ds, "SamplesPerPixel", 1) or 1
+    bits = header_int(path, ds, "BitsAllocated", 16) or 16
+    check_pixel_budget(path, cols, rows, frames, samples)
+    check_memory_budget(path, cols, rows, samples, bits, working=_DICOM_WORKING_BYTES if samples == 1 else 4)
+    return rows, cols, frames, samples
 
 
 def load_dicom(path: Path, frame: int | None) -> LoadedImage:
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-    from pydicom.pixels import apply_modality_lut, pixel_array
-
-    try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
-    except InvalidDicomError as exc:
-        raise InputError(path, f"not a valid DICOM file ({exc})") from None
-    except Exception as exc:
-        raise InputError(path, f"corrupt DICOM header ({type(exc).__name__}: {exc})") from None
-    if "Rows" not in ds or "Columns" not in ds:
-        raise InputError(path, "DICOM file holds no image (no Rows/Columns; e.g. a report or structured data)")
-    rows, cols = int(ds.Rows), int(ds.Columns)
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    samples = int(ds.get("SamplesPerPixel", 1) or 1)
-    check_pixel_budget(path, cols, rows, frames, samples)
+    ds = _read_header(path)
+    rows, cols, frames, samples = _check_header(path, ds)
     index = (frames // 2 if frames > 1 else 0) if frame is None else frame
     if not 0 <= index < frames:
         raise InputError(path, f"frame {index} does not exist (the file has {frames})")
-    try:
-        full = pydicom.dcmread(path, defer_size="1 KB")
-        if "PixelData" not in full and "FloatPixelData" not in full and "DoubleFloatPixelData" not in full:
-            raise InputError(path, "DICOM file has image attributes but no pixel data")
-        raw = pixel_array(path, index=index if frames > 1 else None)
-    except InputError:
-        raise
-    except (NotImplementedError, RuntimeError) as exc:
-        raise InputError(path, _decoder_problem(ds, exc)) from None
-    except (ValueError, EOFError, OSError, KeyError, AttributeError, TypeError) as exc:
-        raise InputError(path, f"truncated or corrupt DICOM pixel data ({' '.join(str(exc).split())})") from None
+    full, raw = _decode(path, ds, index if frames > 1 else None)
     if raw.ndim == 3 and samples == 1 and frames > 1:  # defensive: a whole volume came back
         raw = raw[0]
-    if raw.ndim not in (2, 3):
-        raise InputError(path, f"unexpected pixel array shape {raw.shape}")
-    if raw.ndim == 2:
-        original = apply_modality_lut(raw, full)
-        if np.issubdtype(np.asarray(original).dtype, np.floating) and np.all(np.mod(original, 1) == 0):
-            if original.min() >= -32768 and original.max() <= 32767:
-                original = original.astype(np.int16 if original.min() < 0 else np.uint16)
-    else:
-        original = raw
-    rgb = _render(full, raw, np.asarray(original))
-    meta = _meta(full)
+    if raw.ndim not in (2, 3) or raw.shape[:2] != (rows, cols):
+        raise InputError(path, f"pixel data of shape {raw.shape} does not match the header's {rows} x {cols}")
+    original = _modality(full, raw, path) if raw.ndim == 2 else raw
+    rgb = _render(full, raw, original)
+    meta = meta_from(full)
     if raw.ndim == 3:
-        meta = meta.model_copy(update={"photometric": meta.photometric, "samples_per_pixel": raw.shape[2]})
+        meta = meta.model_copy(update={"samples_per_pixel": raw.shape[2]})
     return LoadedImage(
         path=path,
         format="dicom",
@@ -159,6 +163,6 @@ def load_dicom(path: Path, frame: int | None) -> LoadedImage:
         frame_index=index,
         sha256=sha256_file(path),
         meta=meta,
-        pixels=np.asarray(original),
+        pixels=original,
         rgb=rgb,
     )

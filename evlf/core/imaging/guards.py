@@ -11,23 +11,36 @@ from evlf.core.errors import InputError
 #: Default pixel budget (width x height x frames) checked from headers; EVLF_MAX_PIXELS overrides.
 DEFAULT_MAX_PIXELS = 512 * 1024 * 1024 // 2  # 256 Mpx
 
+#: Default memory budget for decoding one image and its working copies; EVLF_MAX_IMAGE_BYTES overrides.
+DEFAULT_MAX_IMAGE_BYTES = 2 * 1024**3  # 2 GiB
 
-def max_pixels() -> int:
-    raw = os.environ.get("EVLF_MAX_PIXELS")
+
+
+def _positive_env(name: str, default: int) -> int:
+    raw = os.environ.get(name)
     if raw is None:
-        return DEFAULT_MAX_PIXELS
+        return default
     try:
         value = int(raw)
     except ValueError:
-        raise InputError("EVLF_MAX_PIXELS", f"must be an integer, got {raw!r}") from None
+        raise InputError(name, f"must be an integer, got {raw!r}") from None
     if value <= 0:
-        raise InputError("EVLF_MAX_PIXELS", "must be positive")
+        raise InputError(name, "must be positive")
     return value
 
 
+def max_pixels() -> int:
+    return _positive_env("EVLF_MAX_PIXELS", DEFAULT_MAX_PIXELS)
+
+
+def max_image_bytes() -> int:
+    return _positive_env("EVLF_MAX_IMAGE_BYTES", DEFAULT_MAX_IMAGE_BYTES)
+
+
 def check_pixel_budget(path: Path, width: int, height: int, frames: int = 1, samples: int = 1) -> None:
-    if width <= 0 or height <= 0 or frames <= 0:
-        raise InputError(path, f"header gives an empty image ({width} x {height} x {frames} frames)")
+    """The header's pixel count (all frames) against EVLF_MAX_PIXELS; `samples` is checked by the byte budget."""
+    if width <= 0 or height <= 0 or frames <= 0 or samples <= 0:
+        raise InputError(path, f"header gives an empty image ({width} x {height} x {frames} frames, {samples} samples)")
     total = width * height * frames
     limit = max_pixels()
     if total > limit:
@@ -35,6 +48,29 @@ def check_pixel_budget(path: Path, width: int, height: int, frames: int = 1, sam
             path,
             f"image too large: {width} x {height} x {frames} frames = {total:,} pixels exceeds the limit of "
             f"{limit:,} (set EVLF_MAX_PIXELS to raise it)",
+        )
+
+
+def decode_bytes(width: int, height: int, samples: int, bits: int, copies: int = 1, working: int = 4) -> int:
+    """Memory one decode needs: `copies` decoded arrays at their depth, `working` bytes per sample, the RGB rendering."""
+    pixels = width * height
+    stored = max(1, -(-bits // 8))  # bits rounded up to whole bytes
+    return pixels * samples * (stored * copies + working) + pixels * 3
+
+
+def check_memory_budget(
+    path: Path, width: int, height: int, samples: int, bits: int, *, copies: int = 1, working: int = 4
+) -> None:
+    """Refuse, before decoding, an image whose decode and working copies would exceed EVLF_MAX_IMAGE_BYTES."""
+    if width <= 0 or height <= 0 or samples <= 0 or not 0 < bits <= 64:
+        raise InputError(path, f"header gives an impossible image ({width} x {height}, {samples} samples, {bits} bits)")
+    need = decode_bytes(width, height, samples, bits, copies, working)
+    limit = max_image_bytes()
+    if need > limit:
+        raise InputError(
+            path,
+            f"image too large to decode: {width} x {height} x {samples} samples at {bits} bits needs about "
+            f"{need / 2**20:,.0f} MiB, over the limit of {limit / 2**20:,.0f} MiB (set EVLF_MAX_IMAGE_BYTES to raise it)",
         )
 
 

@@ -16,4 +16,4 @@ from evlf.plugins.exporters.text import render_json
 def register_exporters(register: Callable[[Any], None]) -> None:
     register(Exporter(name="json", suffix=".json", media_type="application/json", render=render_json))
     register(Exporter(name="markdown", suffix=".md", media_type="text/markdown", render=render_markdown))
-    register(Exporter(name="html", suffix=".html", media_type="text/html", render=render_html))
+    register(Exporter(name="html", suffix=".html", media_type="text/html", render=render_html, needs_images=True))
