@@ -36,7 +36,6 @@ LONG_FUNCTIONS_ALLOWED: set[str] = {
     "cli/diagnose.py:diagnose",
     "eval/compare.py:paired_comparison",
     "retrieval/store.py:open",
-    "server.py:create_app",
     "training/demo_model.py:build",
     "training/evaluate.py:evaluate_model",
     "training/tiny_vlm.py:build_tiny_vlm",

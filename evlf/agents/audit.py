@@ -80,8 +80,14 @@ class Auditor:
         return self.log.append(record)
 
 
-def as_auditor(audit: Auditor | AuditLog | str | Path | None, entry_point: EntryPoint) -> Auditor | None:
-    """The Pipeline's `audit=` argument, else $EVLF_AUDIT, as an Auditor (None: no audit)."""
+def as_auditor(audit: Auditor | AuditLog | str | Path | bool | None, entry_point: EntryPoint) -> Auditor | None:
+    """The Pipeline's `audit=` argument, else $EVLF_AUDIT, as an Auditor (None: no audit; `audit=False`: none whatever the environment says)."""
+    if audit is False:
+        return None
+    if audit is True:
+        from evlf.core.audit.log import default_audit_path
+
+        return Auditor(default_audit_path(), entry_point)
     if isinstance(audit, Auditor):
         return audit
     if audit is None:

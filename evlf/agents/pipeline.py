@@ -73,7 +73,7 @@ class Pipeline:
         refiner: Refiner | str | None = None,
         checkpoint: str | Path | None = None,
         batch_window_s: float = 0.05,
-        audit: Auditor | AuditLog | str | Path | None = None,
+        audit: Auditor | AuditLog | str | Path | bool | None = None,
         audit_entry: EntryPoint = "api",
         **overrides: Any,
     ) -> None:

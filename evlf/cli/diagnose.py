@@ -44,6 +44,7 @@ def diagnose(
     export_setting: list[str] = typer.Option([], "--export-setting", help="Exporter setting KEY=VALUE, e.g. fhir_version=R5 (repeatable)."),
     subject: str | None = typer.Option(None, "--subject", help="FHIR subject reference for the fhir exporter, e.g. Patient/123."),
     allow_patient_identity: bool = typer.Option(False, "--allow-patient-identity", help="Let exporters copy patient identity from the DICOM into FHIR."),
+    deidentify: bool = typer.Option(False, "--deidentify", help="De-identify the DICOM SR/SEG written (PS3.15 basic profile, Retain UIDs option)."),
     study_id: str | None = typer.Option(None, "--id", help="Study id (default: derived from the file paths)."),
     audit: Path | None = typer.Option(None, "--audit", help="Append an audit record of this run to this trail (default: $EVLF_AUDIT; off when unset)."),
 ) -> None:
@@ -51,7 +52,9 @@ def diagnose(
     from evlf.cli.exporters import parse_settings, parse_targets, write_targets
 
     targets = parse_targets(export, {"json": out, "markdown": markdown, "html": html})
-    export_options = {"subject": subject, "allow_patient_identity": allow_patient_identity, "settings": parse_settings(export_setting)}
+    if deidentify and allow_patient_identity:
+        raise InputError("--deidentify", "cannot be combined with --allow-patient-identity")
+    export_options = {"subject": subject, "allow_patient_identity": allow_patient_identity, "deidentify": deidentify, "settings": parse_settings(export_setting)}
     from evlf.agents.context import Context
     from evlf.agents.pipeline import Pipeline
     from evlf.core.types import Study

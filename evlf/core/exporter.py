@@ -34,6 +34,7 @@ class ExportOptions(BaseModel):
     sources: list[Path] | None = None
     images: list[Any] = Field(default_factory=list)
     allow_patient_identity: bool = False
+    deidentify: bool = False  # DICOM output: PS3.15 basic profile (Retain UIDs option) on what is written
     subject: str | None = None
     settings: dict[str, str] = Field(default_factory=dict)
 

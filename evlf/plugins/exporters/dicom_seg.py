@@ -15,6 +15,7 @@ from evlf.core.errors import InputError
 from evlf.core.exporter import Exporter, ExportOptions
 from evlf.core.hookspecs import hookimpl
 from evlf.core.types import Finding, Report
+from evlf.plugins.exporters.deidentify import deidentify_bytes
 from evlf.plugins.exporters.dicom_common import (
     Source,
     algorithm,
@@ -74,7 +75,7 @@ def export_seg(report: Report, options: ExportOptions) -> bytes:
         raise InputError(NAME, f"highdicom cannot derive a Segmentation from this source ({' '.join(str(exc).split())})") from None
     if "FrameOfReferenceUID" not in seg:  # no patient coordinates: General Image's orientation is then required (Type 2C)
         seg.PatientOrientation = sources[0].dataset.get("PatientOrientation", "")
-    return to_bytes(seg)
+    return deidentify_bytes(to_bytes(seg)) if options.deidentify else to_bytes(seg)
 
 
 def check_multiframe(hd: Any, sources: list[Source]) -> None:

@@ -16,6 +16,7 @@ from evlf.core.errors import InputError
 from evlf.core.exporter import Exporter, ExportOptions
 from evlf.core.hookspecs import hookimpl
 from evlf.core.types import Box, Finding, Report
+from evlf.plugins.exporters.deidentify import deidentify_bytes
 from evlf.plugins.exporters.dicom_common import (
     EVLF_SCHEME,
     Source,
@@ -53,9 +54,10 @@ def export_sr(report: Report, options: ExportOptions) -> bytes:
     sources = load_sources(report, options, NAME)
     segmentation = read_segmentation(hd, options.settings.get("segmentation"))
     try:
-        return build_sr(hd, report, sources, segmentation)
+        content = build_sr(hd, report, sources, segmentation)
     except ValueError as exc:
         raise InputError(NAME, f"highdicom cannot write this report as TID 1500 ({' '.join(str(exc).split())})") from None
+    return deidentify_bytes(content) if options.deidentify else content
 
 
 def read_segmentation(hd: Any, path: str | None) -> Any:

@@ -2,45 +2,55 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from evlf.core.types import Report
 from evlf.plugins.exporters.text import NOT_CLINICAL, box_text, model_banner
 
 
+def _t(text: object) -> str:
+    """User and model text as inert Markdown: no raw HTML, no links, no table breaks."""
+    escaped = html.escape(str(text), quote=False)
+    for ch in "\\[]|`":
+        escaped = escaped.replace(ch, "\\" + ch)
+    return " ".join(escaped.split())
+
+
 def render_markdown(report: Report, images: list[Any] | None = None) -> str:
-    lines = [f"# evlf report: {report.study_id}", "", f"> **{NOT_CLINICAL}**"]
+    lines = [f"# evlf report: {_t(report.study_id)}", "", f"> **{NOT_CLINICAL}**"]
     banner = model_banner(report)
     if banner:
         lines += [">", f"> **{banner}**"]
     lines += ["", f"Specialties: {', '.join(report.specialties) or '-'} · task: {report.task}"]
     if report.question:
-        lines += ["", f"**Question:** {report.question}", "", f"**Answer:** {report.answer or '-'}"]
+        lines += ["", f"**Question:** {_t(report.question)}", "", f"**Answer:** {_t(report.answer or '-')}"]
     if report.diagnosis:
         d = report.diagnosis
-        code = f" ({d.code})" if d.code else ""
-        lines += ["", "## Diagnosis", "", f"**{d.primary}**{code}, confidence {d.confidence:.2f}"]
+        code = f" ({_t(d.code)})" if d.code else ""
+        lines += ["", "## Diagnosis", "", f"**{_t(d.primary)}**{code}, confidence {d.confidence:.2f}"]
         if d.differential:
-            lines += ["", "Differential:", ""] + [f"- {i.label}: {i.probability:.2f}" for i in d.differential]
+            lines += ["", "Differential:", ""] + [f"- {_t(i.label)}: {i.probability:.2f}" for i in d.differential]
     lines += ["", "## Findings", ""]
     if report.findings:
         lines += ["| # | finding | confidence | status | agreement | box (original pixels) |", "|---|---|---|---|---|---|"]
         for n, f in enumerate(report.findings, start=1):
             agreement = f"{f.agreement:.2f}" if f.agreement is not None else "-"
-            lines.append(f"| {n} | {f.label} | {f.confidence:.2f} | {f.status} | {agreement} | {box_text(f)} |")
+            lines.append(f"| {n} | {_t(f.label)} | {f.confidence:.2f} | {f.status} | {agreement} | {box_text(f)} |")
     else:
         lines.append("No findings.")
     if report.reasoning:
         lines += ["", "## Reasoning", ""]
         for n, step in enumerate(report.reasoning, start=1):
             cites = f" [findings {', '.join(str(c + 1) for c in step.cites)}]" if step.cites else ""
-            lines.append(f"{n}. {step.text}{cites}")
+            lines.append(f"{n}. {_t(step.text)}{cites}")
     if report.exemplars:
         lines += ["", "## Similar solved cases", ""]
         for e in report.exemplars:
-            lines.append(f"- {e.case_id} (similarity {e.similarity:.2f}; {', '.join(e.labels) or 'unlabelled'}; source {e.source or '-'}, licence {e.licence or '-'})")
+            labels = _t(", ".join(e.labels) or "unlabelled")
+            lines.append(f"- {_t(e.case_id)} (similarity {e.similarity:.2f}; {labels}; source {_t(e.source or '-')}, licence {_t(e.licence or '-')})")
     if report.warnings:
-        lines += ["", "## Warnings", ""] + [f"- {w}" for w in report.warnings]
+        lines += ["", "## Warnings", ""] + [f"- {_t(w)}" for w in report.warnings]
     p = report.provenance
     lines += [
         "",
