@@ -82,6 +82,7 @@ def test_example_plugin_installed_from_its_folder(example: tuple[Path, bool], mo
     from evlf.cli.common import run_app
 
     source, was_installed = example
+    monkeypatch.setenv("EVLF_AUDIT", str(source / "audit.jsonl"))  # the server audits by default: keep its trail here
 
     # discovered through its entry point, as an external plugin with its distribution's version
     host = get_host()
