@@ -26,6 +26,7 @@ class Context(BaseModel):
     specialties: list[str] | None = None  # allow-list; None = every registered specialty
     n_exemplars: int = Field(2, ge=0, le=16)
     case_store: str | None = None  # path of a case store; None = default store if it exists
+    cross_modality_exemplars: bool = False  # allow exemplars of another modality when none of the study's own exists
     embedder: str | None = None  # None = the store's own embedder
     refiner: str = defaults.REFINER
     refiner_options: dict[str, Any] = Field(default_factory=dict)

@@ -73,7 +73,7 @@ def open_store(ctx: Context) -> Any | None:
     path = Path(ctx.case_store) if ctx.case_store else default_store_path()
     if not path.exists():
         if ctx.case_store:
-            raise ConfigError(f"case store {path} does not exist (build one with `evlf cases add` or `evlf cases starter`)")
+            raise ConfigError(f"case store {path} does not exist (build one from labelled cases with `evlf cases add DATA.jsonl`)")
         return None
     from evlf.retrieval.store import CaseStore
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from evlf.cli.common import console, err_console, print_json
 from evlf.retrieval.paths import STORE_ENV, default_store_path
+
+if TYPE_CHECKING:
+    from evlf.retrieval import CaseStore
 
 cases_app = typer.Typer(help="Build and search the case store (similar solved cases for few-shot prompting).", no_args_is_help=True)
 
@@ -26,19 +30,53 @@ def add(
     factory: str | None = typer.Option(None, "--index", help="faiss factory string for a new store (default: by size)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Add the cases of a dataset file (all or none)."""
+    """Add the cases of a dataset file (all or none; a case id already stored is refused: see `evlf cases update`)."""
+    from evlf.core.errors import InputError
     from evlf.retrieval import CaseStore, read_dataset
 
     cases = read_dataset(dataset)
     with CaseStore.open(_store_path(store), create=True, factory=factory) as s:
-        for w in s.warnings:
-            err_console.print(f"[yellow]warning:[/yellow] {w}")
+        _warn(s)
+        taken = [c.case_id for c in cases if c.case_id in s]
+        if taken:
+            raise InputError(dataset, f"case id {taken[0]!r} is already in the store; replace stored cases with `evlf cases update {dataset}`")
         s.add(cases)
         total = len(s)
+    _done("added", len(cases), total, store, as_json)
+
+
+@cases_app.command("update")
+def update(
+    dataset: Path = typer.Argument(..., help="Dataset JSONL whose cases replace the stored ones with the same ids."),
+    store: Path | None = StoreOpt,
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Replace stored cases by id (labels, answer, image); every id is checked first: one not in the store is refused and nothing changes."""
+    from evlf.core.errors import InputError
+    from evlf.retrieval import CaseStore, read_dataset
+
+    cases = read_dataset(dataset)
+    with CaseStore.open(_store_path(store)) as s:
+        _warn(s)
+        missing = [c.case_id for c in cases if c.case_id not in s]
+        if missing:
+            raise InputError(dataset, f"case id {missing[0]!r} is not in the store; add new cases with `evlf cases add {dataset}`")
+        for case in cases:
+            s.update(case)
+        total = len(s)
+    _done("updated", len(cases), total, store, as_json)
+
+
+def _warn(store: CaseStore) -> None:
+    for w in store.warnings:
+        err_console.print(f"[yellow]warning:[/yellow] {w}")
+
+
+def _done(verb: str, n: int, total: int, store: Path | None, as_json: bool) -> None:
     if as_json:
-        print_json({"added": len(cases), "total": total, "store": str(_store_path(store))})
+        print_json({verb: n, "total": total, "store": str(_store_path(store))})
     else:
-        console.print(f"added {len(cases)} cases; the store at {_store_path(store)} holds {total}")
+        console.print(f"{verb} {n} cases; the store at {_store_path(store)} holds {total}")
 
 
 @cases_app.command("search")
@@ -86,7 +124,7 @@ def info(store: Path | None = StoreOpt, as_json: bool = typer.Option(False, "--j
 
 @cases_app.command("starter")
 def starter(store: Path | None = StoreOpt) -> None:
-    """Build the starter bank from real images shipped by installed packages (no diagnoses: labels stay empty)."""
+    """Build the starter bank from real images shipped by installed packages (no diagnoses: searchable, never shown to the model as examples)."""
     from evlf.retrieval import CaseStore
     from evlf.retrieval.starter import build_starter
 
@@ -94,6 +132,10 @@ def starter(store: Path | None = StoreOpt) -> None:
         added = build_starter(s)
         total = len(s)
     console.print(f"added {len(added)} starter cases; the store at {_store_path(store)} holds {total}")
+    err_console.print(
+        "[yellow]note:[/yellow] starter cases carry no diagnoses: `evlf cases search` finds them, but retrieval shows "
+        "the model only labelled cases (add some with `evlf cases add DATA.jsonl`)"
+    )
 
 
 @cases_app.command("delete")

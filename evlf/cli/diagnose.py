@@ -26,6 +26,7 @@ def diagnose(
     question: str | None = typer.Option(None, "--question", "-q", help="A question about the images (VQA)."),
     task: str | None = typer.Option(None, "--task", help="diagnosis, vqa, grounding or report (default: vqa with a question, else diagnosis)."),
     modality: str | None = typer.Option(None, "--modality", help="Modality hint for images without DICOM tags (e.g. fundus, dermoscopy, CT)."),
+    body_part: str | None = typer.Option(None, "--body-part", help="Body part hint routing reads (e.g. chest, liver, eye, skin)."),
     refiner: str | None = typer.Option(None, "--refiner", help="Box refiner: classical (default) or sam."),
     exemplars: int | None = typer.Option(None, "--exemplars", "-k", min=0, help="Number of retrieved exemplars."),
     case_store: Path | None = typer.Option(None, "--case-store", help="Case store for retrieval (default: EVLF_CASE_STORE or the user data dir)."),
@@ -75,7 +76,7 @@ def diagnose(
             raise InputError("--review", "needs --checkpoint PATH so the paused run can be resumed")
     pipeline = Pipeline(graph, Context.build(settings), checkpoint=checkpoint, audit=audit, audit_entry="cli")  # a bad configuration stops here, before ingest
     chosen_task = task or ("vqa" if question else "diagnosis")
-    metadata = {"modality": modality} if modality else {}
+    metadata = {key: value for key, value in (("modality", modality), ("body_part", body_part)) if value}  # hints routing reads
     kwargs: dict[str, Any] = {"task": chosen_task, "question": question, "specialty": specialty, "metadata": metadata}
     if study_id:
         kwargs["id"] = study_id

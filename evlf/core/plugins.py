@@ -149,17 +149,18 @@ def _env_names(var: str) -> set[str] | None:
     return {n.strip() for n in raw.split(",") if n.strip()}
 
 
-def _aliases(name: str) -> set[str]:
-    """A plugin answers to its full name and, for modules, its last part ("evlf.plugins.dermatology" -> "dermatology")."""
-    return {name, name.rsplit(".", 1)[-1]}
+def _builtin_aliases(module: str) -> set[str]:
+    """A built-in answers to its module name and its last part ("evlf.plugins.dermatology" -> "dermatology")."""
+    return {module, module.rsplit(".", 1)[-1]}
 
 
-def _allowed(name: str) -> bool:
+def _allowed(aliases: set[str]) -> bool:
+    """Whether EVLF_LOAD_PLUGINS / EVLF_BLOCK_PLUGINS let a plugin known by `aliases` load."""
     allow = _env_names("EVLF_LOAD_PLUGINS")
     block = _env_names("EVLF_BLOCK_PLUGINS") or set()
-    if allow is not None and not (_aliases(name) & allow):
+    if allow is not None and not (aliases & allow):
         return False
-    return not (_aliases(name) & block)
+    return not (aliases & block)
 
 
 class PluginHost:
@@ -181,7 +182,7 @@ class PluginHost:
 
     def _load_entry_points(self) -> None:
         for ep in importlib.metadata.entry_points(group=hookspecs.PROJECT):
-            if not _allowed(ep.name):
+            if not _allowed({ep.name, ep.module}):  # its entry-point name or its module name
                 self.skipped.append(ep.name)
                 continue
             if self.pm.has_plugin(ep.name):
@@ -196,7 +197,7 @@ class PluginHost:
             self.versions[ep.name] = dist.version if dist is not None else "unknown"
 
     def _load_module(self, module: str, builtin: bool) -> None:
-        if not _allowed(module):
+        if not _allowed(_builtin_aliases(module)):
             self.skipped.append(module)
             return
         if self.pm.has_plugin(module):

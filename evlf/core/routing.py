@@ -121,8 +121,8 @@ def route(
     accepted = {k: v for k, v in scores.items() if v > 0}
     if not accepted:
         hint = (
-            "name a specialty (Study.specialty / --specialty) or give Study.metadata['modality'] "
-            "(e.g. 'dermoscopy', 'fundus', 'pathology', 'CT') and ['body_part'] (e.g. 'chest', 'liver')"
+            "name a specialty (Study.specialty / --specialty) or give Study.metadata['modality'] / --modality "
+            "(e.g. 'dermoscopy', 'fundus', 'pathology', 'CT') and ['body_part'] / --body-part (e.g. 'chest', 'liver')"
         )
         if allowed is not None:
             hint = f"allowed specialties: {', '.join(sorted(allowed)) or 'none'}; " + hint

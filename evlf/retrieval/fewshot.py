@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -108,7 +108,7 @@ def select_exemplars(
     k: int = 3,
     *,
     specialty: str | None = None,
-    modality: str | None = None,
+    modality: str | Sequence[str] | None = None,
     budget: Budget | None = None,
     diversity: float = 0.3,
     pool: int = 20,
@@ -117,8 +117,9 @@ def select_exemplars(
 ) -> list[Selected]:
     """Pick up to k exemplars for `image`: relevant (similarity), diverse (MMR with weight `diversity`) and label-balanced.
 
-    Cases without labels or an answer teach nothing and are skipped; the
-    query image itself (same sha256) is never its own example.
+    `modality` is one stored modality value or several (the spellings of one
+    modality: "fundus", "op"). Cases without labels or an answer teach nothing
+    and are skipped; the query image itself (same sha256) is never its own example.
     """
     budget = budget or Budget()
     k = min(k, budget.max_images)
@@ -126,11 +127,7 @@ def select_exemplars(
         return []
     query = store.embed([image])
     exclude = exclude_sha256 or image.sha256
-    hits = [
-        (c, s)
-        for c, s in store.search_vectors(query, max(pool, k), specialty, modality)[0]
-        if _usable(c) and c.image_sha256 != exclude
-    ]
+    hits = [(c, s) for c, s in _search(store, query, max(pool, k), specialty, modality) if _usable(c) and c.image_sha256 != exclude]
     if not hits:
         return []
     vecs = store.vectors([c.case_id for c, _ in hits])
@@ -157,6 +154,14 @@ def select_exemplars(
         chosen.append(pick)
         per_label[labels[pick]] += 1
     return [Selected(case=hits[i][0], similarity=float(rel[i])) for i in chosen]
+
+
+def _search(store: CaseStore, query: np.ndarray, n: int, specialty: str | None, modality: str | Sequence[str] | None) -> list[tuple[Case, float]]:
+    """The n nearest cases under the filters; several modality values are searched one by one and merged."""
+    if modality is None or isinstance(modality, str):
+        return store.search_vectors(query, n, specialty, modality)[0]
+    hits = [hit for value in dict.fromkeys(modality) for hit in store.search_vectors(query, n, specialty, value)[0]]
+    return sorted(hits, key=lambda hit: -hit[1])[:n]
 
 
 def exemplar_turns(

@@ -2,8 +2,10 @@
 
 Metadata is only what is known for sure about each file (modality, body part,
 view, from its DICOM header or its package's documentation); no diagnosis is
-invented, so every label list is empty. The images are copied into the store,
-so the bank does not depend on where the packages sit.
+invented, so every label list is empty: `evlf cases search` finds them, but the
+retrieve node never shows an unlabelled case to the model (it says so in the
+report's warnings). The images are copied into the store, so the bank does not
+depend on where the packages sit.
 """
 
 from __future__ import annotations

@@ -185,3 +185,48 @@ def test_cli_specialties_list(evlf_host: PluginHost, capsys: pytest.CaptureFixtu
     assert {"name": "pneumothorax", "code": "J93.9", "system": "ICD-10"} in pulm["labels"]
     code, out, _ = run_cli(["specialties", "list"], capsys)
     assert code == 0 and "pneumothorax" in out and "J93.9" in out
+
+
+ENTRY_PLUGIN = '''
+from evlf.core.hookspecs import hookimpl
+from evlf.core.specialty import Label, Specialty
+
+
+class Otology(Specialty):
+    name = "otology"
+    modalities = ("OT",)
+    labels = (Label(name="otitis media"),)
+
+    def score(self, study, images):
+        return 0.0
+
+
+@hookimpl
+def register_specialties(register):
+    register(Otology())
+'''
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "loaded"),
+    [
+        ("EVLF_BLOCK_PLUGINS", "otology", False),  # its entry-point name
+        ("EVLF_BLOCK_PLUGINS", "acme_evlf_ears", False),  # its module name
+        ("EVLF_LOAD_PLUGINS", "acme_evlf_ears,radiology", True),
+        ("EVLF_LOAD_PLUGINS", "otology,radiology", True),
+        ("EVLF_LOAD_PLUGINS", "radiology", False),
+    ],
+)
+def test_an_entry_point_answers_to_its_name_and_its_module_name(
+    var: str, value: str, loaded: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.metadata
+
+    (tmp_path / "acme_evlf_ears.py").write_text(ENTRY_PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    point = importlib.metadata.EntryPoint(name="otology", value="acme_evlf_ears", group="evlf")
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group=None: [point] if group == "evlf" else [])
+    monkeypatch.setenv(var, value)
+    host = PluginHost()
+    assert ("otology" in host.registries.specialties) is loaded
+    assert ("otology" in host.skipped) is not loaded

@@ -1,4 +1,4 @@
-"""The example third-party plugin, installed from its own folder: discovered, routed to, blockable, removable.
+"""The example third-party plugin, installed from its own folder: discovered, routed to, exporting, blockable by either name, removable.
 
 Installs into the running venv (pip --no-deps, no build isolation, no index) from
 a copy of the folder, so the working tree stays clean, and uninstalls at the end.
@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from evlf.core.plugins import get_host, reset_host
 from evlf.core.routing import route
@@ -81,6 +82,7 @@ def test_example_plugin_installed_from_its_folder(example: tuple[Path, bool], mo
     from evlf.cli.common import run_app
 
     source, was_installed = example
+    monkeypatch.setenv("EVLF_AUDIT", str(source / "audit.jsonl"))  # the server audits by default: keep its trail here
 
     # discovered through its entry point, as an external plugin with its distribution's version
     host = get_host()
@@ -88,7 +90,8 @@ def test_example_plugin_installed_from_its_folder(example: tuple[Path, bool], mo
     assert host.registries.specialties.plugin_of("dentistry") == "dentistry"
     info = {i.name: i for i in host.plugin_infos()}["dentistry"]
     assert not info.builtin and info.version == "0.1.0"
-    assert info.registers == {"specialties": ["dentistry"]}
+    assert info.registers == {"specialties": ["dentistry"], "exporters": ["dental-chart"]}
+    assert host.registries.exporters.plugin_of("dental-chart") == "dentistry"
 
     # routed to for its modality or a hint, and not for other studies
     assert route(Study.from_paths(["pano.dcm"]), [make_image(modality="PX")]).chosen == ["dentistry"]
@@ -99,24 +102,42 @@ def test_example_plugin_installed_from_its_folder(example: tuple[Path, bool], mo
     listed = cli("plugins", "list", "--json")
     assert listed.returncode == 0, listed.stderr
     plugins = {p["name"]: p for p in json.loads(listed.stdout)["plugins"]}
-    assert plugins["dentistry"]["registers"] == {"specialties": ["dentistry"]}
+    assert plugins["dentistry"]["registers"] == {"specialties": ["dentistry"], "exporters": ["dental-chart"]}
     assert plugins["dentistry"]["builtin"] is False
 
-    # blocked by its entry-point name
-    monkeypatch.setenv("EVLF_BLOCK_PLUGINS", "dentistry")
-    reset_host()
-    assert run_app(app, ["specialties", "list", "--json"]) == 0
-    names = {s["name"] for s in json.loads(capsys.readouterr().out)}
-    assert "dentistry" not in names and "radiology" in names
-    assert "dentistry" in get_host().skipped
-    monkeypatch.delenv("EVLF_BLOCK_PLUGINS")
+    # routed to by the CLI from a hint, and by the server from its form field
+    pano = source / "pano.png"
+    Image.fromarray(make_image(96, 64).rgb).save(pano)
+    routed = cli("diagnose", str(pano), "--modality", "OPG", "--backend", "tiny", "--graph", "direct", "-k", "0", "--json")
+    assert routed.returncode == 0, routed.stderr
+    assert json.loads(routed.stdout)["specialties"] == ["dentistry"]
+    client = server_client(source / "uploads")
+    assert "dentistry" in {s["name"] for s in client.get("/v1/specialties").json()}
+    with pano.open("rb") as fh:
+        served = client.post("/v1/diagnose", files={"files": ("pano.png", fh, "image/png")}, data={"graph": "direct", "modality": "OPG"})
+    assert served.status_code == 200, served.text
+    assert served.json()["specialties"] == ["dentistry"]
 
-    # allow-listed alone
-    monkeypatch.setenv("EVLF_LOAD_PLUGINS", "dentistry")
+    # blocked by its entry-point name or its module name
+    for name in ("dentistry", "evlf_plugin_example"):
+        monkeypatch.setenv("EVLF_BLOCK_PLUGINS", name)
+        reset_host()
+        assert run_app(app, ["specialties", "list", "--json"]) == 0
+        names = {s["name"] for s in json.loads(capsys.readouterr().out)}
+        assert "dentistry" not in names and "radiology" in names
+        assert "dental-chart" not in get_host().registries.exporters
+        assert "dentistry" in get_host().skipped
+        monkeypatch.delenv("EVLF_BLOCK_PLUGINS")
+
+    # allow-listed alone, by either name
+    for name in ("dentistry", "evlf_plugin_example"):
+        monkeypatch.setenv("EVLF_LOAD_PLUGINS", name)
+        reset_host()
+        assert get_host().registries.specialties.names() == ["dentistry"]
+        monkeypatch.delenv("EVLF_LOAD_PLUGINS")
     reset_host()
-    assert get_host().registries.specialties.names() == ["dentistry"]
-    monkeypatch.delenv("EVLF_LOAD_PLUGINS")
-    reset_host()
+
+    exported_through_cli_and_server = export_through_cli_and_server(source, pano, client)
 
     # its own tests pass against the installed package
     done = subprocess.run(
@@ -127,14 +148,42 @@ def test_example_plugin_installed_from_its_folder(example: tuple[Path, bool], mo
         timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "3 passed" in done.stdout
+    assert "4 passed" in done.stdout
 
     # removable (unless it was installed before this test: then it is left alone)
-    if was_installed:
-        return
-    if installed():
-        subprocess.run([*PIP, "uninstall", "-y", DIST], check=True, capture_output=True, text=True)
-    forget()
-    assert "dentistry" not in get_host().registries.specialties
-    with pytest.raises(ImportError):
-        importlib.import_module("evlf_plugin_example")
+    if not was_installed:
+        if installed():
+            subprocess.run([*PIP, "uninstall", "-y", DIST], check=True, capture_output=True, text=True)
+        forget()
+        assert "dentistry" not in get_host().registries.specialties
+        with pytest.raises(ImportError):
+            importlib.import_module("evlf_plugin_example")
+    if not exported_through_cli_and_server:
+        pytest.skip("installed, routed, listed and blocked; exporting through `--export` and the server's format field needs the exporters extension point (branch clinical-exports)")
+
+
+def server_client(uploads: Path):
+    from fastapi.testclient import TestClient
+
+    from evlf.agents.context import Context
+    from evlf.server import create_app
+
+    uploads.mkdir(parents=True, exist_ok=True)
+    return TestClient(create_app(Context(backend="tiny", n_exemplars=0, max_new_tokens=64), uploads))
+
+
+def export_through_cli_and_server(source: Path, pano: Path, client) -> bool:
+    """The plugin's exporter chosen by name in `evlf diagnose --export` and the server's `format`; False where evlf has no such choice yet."""
+    if "--export" not in cli("diagnose", "--help", env={"COLUMNS": "200"}).stdout:
+        return False
+    chart = source / "chart.txt"
+    done = cli("diagnose", str(pano), "--modality", "OPG", "--backend", "tiny", "--graph", "direct", "-k", "0", "--export", f"dental-chart={chart}")
+    assert done.returncode == 0, done.stderr
+    assert chart.read_text().startswith("DENTAL CHART")
+    with pano.open("rb") as fh:
+        served = client.post(
+            "/v1/diagnose", files={"files": ("pano.png", fh, "image/png")}, data={"graph": "direct", "modality": "OPG", "format": "dental-chart"}
+        )
+    assert served.status_code == 200, served.text
+    assert served.headers["content-type"].startswith("text/plain") and served.text.startswith("DENTAL CHART")
+    return True

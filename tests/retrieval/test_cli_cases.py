@@ -50,6 +50,7 @@ def test_bad_input_exits_2_and_changes_nothing(tmp_path, dataset, capsys):
     before = snapshot(store)
     code, _, err = run(capsys, "cases", "add", str(dataset), "--store", str(store))
     assert code == 2 and "'case0' is already in the store" in err and "Traceback" not in err
+    assert "evlf cases update" in " ".join(err.split())
     bad = write_dataset(tmp_path / "bad.jsonl", [{"id": "new", "images": ["nope.png"]}])
     code, _, err = run(capsys, "cases", "add", str(bad), "--store", str(store))
     assert code == 2 and "nope.png" in err
@@ -72,3 +73,20 @@ def test_default_store_path(monkeypatch):
     assert default_store_path().parts[-2:] == ("evlf", "cases")
     monkeypatch.setenv("EVLF_CASE_STORE", "/some/where")
     assert default_store_path() == Path("/some/where")
+
+
+def test_update_replaces_stored_cases_and_refuses_unknown_ids(tmp_path, dataset, capsys):
+    store = tmp_path / "s"
+    assert run(capsys, "cases", "add", str(dataset), "--store", str(store))[0] == 0
+    rows = [json.loads(line) for line in dataset.read_text().splitlines()]
+    rows[0]["label"] = "b"
+    changed = write_dataset(tmp_path / "changed.jsonl", rows[:1])
+    code, out, _ = run(capsys, "cases", "update", str(changed), "--store", str(store), "--json")
+    assert code == 0 and json.loads(out) == {"updated": 1, "total": 3, "store": str(store)}
+    code, out, _ = run(capsys, "cases", "search", str(tmp_path / "img0.png"), "-k", "1", "--store", str(store), "--json")
+    assert json.loads(out)[0]["case_id"] == "case0" and json.loads(out)[0]["labels"] == ["b"]
+    before = snapshot(store)
+    unknown = write_dataset(tmp_path / "unknown.jsonl", [{**rows[1], "label": "a"}, {**rows[2], "id": "new"}])
+    code, _, err = run(capsys, "cases", "update", str(unknown), "--store", str(store))
+    assert code == 2 and "'new' is not in the store" in err and "evlf cases add" in " ".join(err.split())
+    assert snapshot(store) == before

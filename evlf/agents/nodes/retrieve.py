@@ -1,4 +1,9 @@
-"""Retrieve: similar solved cases from the case store, chosen for relevance, diversity and label balance."""
+"""Retrieve: similar solved cases from the case store, chosen for relevance, diversity and label balance.
+
+Exemplars stay within the study's modality unless `Context.cross_modality_exemplars`;
+when none qualify (no store, an unlabelled store, no case of this modality)
+the report says so in its warnings.
+"""
 
 from __future__ import annotations
 
@@ -9,25 +14,32 @@ from langgraph.runtime import Runtime
 from evlf.agents.runtime import RunContext
 from evlf.agents.state import SpecialistDraft, SpecialistState
 from evlf.agents.timing import timed
+from evlf.core.evidence import study_evidence
 from evlf.core.types import Exemplar
+
+NO_STORE = "retrieval skipped: no case store; build one from labelled cases with `evlf cases add DATA.jsonl` (docs/dataset-format.md)"
 
 
 @timed("retrieve")
 def retrieve(state: SpecialistState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    n = runtime.context.settings.n_exemplars
+    settings = runtime.context.settings
     draft = state.get("draft") or SpecialistDraft(specialty=state["specialty"])
-    if n == 0:
+    if settings.n_exemplars == 0:
         return {"draft": draft.update(exemplars=[])}
     branch = runtime.context.branch(state["study"], draft.specialty)
     store = branch.store
     if store is None or len(store) == 0:
-        return {"draft": draft.update(exemplars=[]), "warnings": ["retrieval skipped: no case store (see `evlf cases starter`)"]}
-    from evlf.retrieval.fewshot import select_exemplars
+        return {"draft": draft.update(exemplars=[]), "warnings": [NO_STORE]}
+    from evlf.retrieval.choice import choose_exemplars
 
-    image = branch.images[0]
-    selected = select_exemplars(store, image, n, specialty=draft.specialty)
-    if not selected:  # no labelled case of this specialty: fall back to any labelled case of the same modality
-        selected = select_exemplars(store, image, n, modality=image.meta.modality)
+    choice = choose_exemplars(
+        store,
+        branch.images[0],
+        settings.n_exemplars,
+        specialty=draft.specialty,
+        modalities=study_evidence(state["study"], branch.images).modalities,
+        cross_modality=settings.cross_modality_exemplars,
+    )
     exemplars = [
         Exemplar(
             case_id=s.case.case_id,
@@ -39,6 +51,9 @@ def retrieve(state: SpecialistState, runtime: Runtime[RunContext]) -> dict[str, 
             licence=s.case.licence,
             image_path=s.case.image_path,
         )
-        for s in selected
+        for s in choice.selected
     ]
-    return {"draft": draft.update(exemplars=exemplars)}
+    update: dict[str, Any] = {"draft": draft.update(exemplars=exemplars)}
+    if choice.warning:
+        update["warnings"] = [f"{draft.specialty}: {choice.warning}"]
+    return update

@@ -29,3 +29,14 @@ def test_flags_a_tooth_number_outside_fdi(fake_image):
     assert [i.check for i in issues] == ["fdi_tooth_number"]
     report.findings[0].note = "tooth 36"
     assert plugin.report_checks(report=report, images=[img]) == []
+
+
+def test_dental_chart_lists_findings_with_their_teeth():
+    report = Report(
+        study_id="s",
+        specialties=["dentistry"],
+        findings=[Finding(label="dental caries", note="tooth 36", boxes=[Box(x0=1, y0=1, x1=10, y1=10)])],
+        provenance=Provenance(evlf_version="0", model_id="none", backend="none"),
+    )
+    text = plugin.CHART.render(report, [])
+    assert "1. dental caries" in text and "teeth: 36" in text and "Not for clinical use." in text

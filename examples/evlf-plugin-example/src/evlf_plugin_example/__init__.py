@@ -2,7 +2,9 @@
 
 Routing reads the DICOM modality (PX, IO) and the user's hints
 (`Study.metadata["modality"]` such as "dental", "panoramic", "OPG"); the check
-flags findings that name a tooth number outside the FDI notation.
+flags findings that name a tooth number outside the FDI notation; the
+`dental-chart` exporter writes a report as a plain-text tooth chart.
+Written from docs/plugins.md alone.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from evlf.core.checks import boxes_inside_images, findings_have_evidence
+from evlf.core.exporter import Exporter
 from evlf.core.hookspecs import hookimpl
 from evlf.core.specialty import Label, Specialty
 from evlf.core.types import CheckIssue, LoadedImage, Report, Study
@@ -74,3 +77,21 @@ def register_specialties(register: Callable[[Any], None]) -> None:
 @hookimpl
 def report_checks(report: Report, images: list[LoadedImage]) -> list[CheckIssue]:
     return SPECIALTY.checks(report, images) if SPECIALTY.name in report.specialties else []
+
+
+def dental_chart(report: Report, images: list[Any]) -> str:
+    """The report as a short plain-text chart: diagnosis, then one line per finding with its teeth."""
+    primary = report.diagnosis.primary if report.diagnosis else "no diagnosis"
+    lines = [f"DENTAL CHART  study {report.study_id}", f"diagnosis: {primary}", "Not for clinical use."]
+    for n, finding in enumerate(report.findings, start=1):
+        teeth = ", ".join(FDI_TOOTH.findall(f"{finding.label} {finding.note or ''}")) or "-"
+        lines.append(f"{n}. {finding.label} [{finding.status}] teeth: {teeth}")
+    return "\n".join(lines) + "\n"
+
+
+CHART = Exporter(name="dental-chart", suffix=".txt", media_type="text/plain", render=dental_chart)
+
+
+@hookimpl
+def register_exporters(register: Callable[[Any], None]) -> None:
+    register(CHART)
