@@ -48,7 +48,11 @@ def diagnose(
     study_id: str | None = typer.Option(None, "--id", help="Study id (default: derived from the file paths)."),
     audit: Path | None = typer.Option(None, "--audit", help="Append an audit record of this run to this trail (default: $EVLF_AUDIT; off when unset)."),
 ) -> None:
-    """Read the images and write a reasoned, grounded report."""
+    """Read the images and write a reasoned, grounded report.
+
+    \f
+    Long because typer declares every command-line option as a parameter; the body is about 25 lines.
+    """
     from evlf.cli.exporters import parse_settings, parse_targets, write_targets
 
     targets = parse_targets(export, {"json": out, "markdown": markdown, "html": html})
@@ -59,31 +63,47 @@ def diagnose(
     from evlf.agents.pipeline import Pipeline
     from evlf.core.types import Study
 
-    settings: dict[str, Any] = Context.from_file(context_file).model_dump() if context_file else {}
-    updates = {
-        "backend": backend,
-        "model": model,
-        "endpoint": endpoint,
-        "refiner": refiner,
-        "n_exemplars": exemplars,
-        "case_store": str(case_store) if case_store else None,
-        "seed": seed,
-    }
-    settings.update({k: v for k, v in updates.items() if v is not None})
-    if review:
-        settings["review"] = True
-        if checkpoint is None:
-            raise InputError("--review", "needs --checkpoint PATH so the paused run can be resumed")
+    updates = {"backend": backend, "model": model, "endpoint": endpoint, "refiner": refiner, "n_exemplars": exemplars,
+               "case_store": str(case_store) if case_store else None, "seed": seed}
+    settings = _settings(context_file, updates, review, checkpoint)
     pipeline = Pipeline(graph, Context.build(settings), checkpoint=checkpoint, audit=audit, audit_entry="cli")  # a bad configuration stops here, before ingest
-    chosen_task = task or ("vqa" if question else "diagnosis")
     metadata = {key: value for key, value in (("modality", modality), ("body_part", body_part)) if value}  # hints routing reads
-    kwargs: dict[str, Any] = {"task": chosen_task, "question": question, "specialty": specialty, "metadata": metadata}
+    kwargs: dict[str, Any] = {"task": task or ("vqa" if question else "diagnosis"), "question": question, "specialty": specialty, "metadata": metadata}
     if study_id:
         kwargs["id"] = study_id
     try:
         study = Study.from_paths(list(paths), **kwargs)
     except ValueError as exc:
         raise InputError("study", " ".join(str(exc).split())) from None
+    report = _run(pipeline, study, graph, _reviewer(review_edit) if review else None, fresh)
+    from evlf.core.exporter import ExportOptions
+
+    write_targets(report, targets, ExportOptions(**export_options))
+    if as_json:
+        print_json(report.model_dump(mode="json"))
+        return
+    summary(report)
+    for label, path in targets:
+        console.print(f"wrote {label}: {path}")
+    if report.provenance.audit_id:
+        console.print(f"audit record: {report.provenance.audit_id} (evlf audit show {report.provenance.audit_id})")
+
+
+def _settings(context_file: Path | None, updates: dict[str, Any], review: bool, checkpoint: Path | None) -> dict[str, Any]:
+    """The Context settings: the context file, then the flags given."""
+    from evlf.agents.context import Context
+
+    settings: dict[str, Any] = Context.from_file(context_file).model_dump() if context_file else {}
+    settings.update({k: v for k, v in updates.items() if v is not None})
+    if review:
+        settings["review"] = True
+        if checkpoint is None:
+            raise InputError("--review", "needs --checkpoint PATH so the paused run can be resumed")
+    return settings
+
+
+def _reviewer(review_edit: Path | None) -> Any:
+    """The --review decision: the edited report from --review-edit, else a yes/no on the terminal."""
 
     def reviewer(draft: Any) -> dict[str, Any]:
         if review_edit is not None:
@@ -96,6 +116,11 @@ def diagnose(
             raise typer.Exit(3)
         return {"action": "approve"}
 
+    return reviewer
+
+
+def _run(pipeline: Any, study: Any, graph: str, reviewer: Any, fresh: bool) -> Any:
+    """Run the study with each finished node shown on stderr."""
     with err_console.status(f"running graph {graph!r}") as status:
 
         def show(update: Any) -> None:
@@ -103,19 +128,7 @@ def diagnose(
             status.update(f"graph {graph!r}: {where}")
             err_console.print(f"[dim]  done {escape(where)}[/dim]", highlight=False)
 
-        report = pipeline.run(study, reviewer=reviewer if review else None, fresh=fresh, on_update=show)
-
-    from evlf.core.exporter import ExportOptions
-
-    write_targets(report, targets, ExportOptions(**export_options))
-    if as_json:
-        print_json(report.model_dump(mode="json"))
-        return
-    summary(report)
-    for label, path in targets:
-        console.print(f"wrote {label}: {path}")
-    if report.provenance.audit_id:
-        console.print(f"audit record: {report.provenance.audit_id} (evlf audit show {report.provenance.audit_id})")
+        return pipeline.run(study, reviewer=reviewer, fresh=fresh, on_update=show)
 
 
 def summary(report: Any) -> None:
