@@ -137,6 +137,11 @@ def pipeline_eval(dataset: str, graphs: list[str], out_dir: Path, limit: int | N
 def build(seed: int, work: Path, out: Path, n_train: int, sft_steps: int, grpo_steps: int, n_test: int = 200,
           sft_lr: float = 2e-3, head_epochs: int = 3, flips: int = 2, fresh_seed: int | None = 1,
           sft2_steps: int = 120) -> dict[str, Any]:
+    """Build the demo model from its seed and return training_result.json's contents.
+
+    Long because it is the recipe itself, stage after stage (head, SFT, decision-weighted SFT, GRPO, scoring),
+    in the order the model card reports it; each stage is a call into its own module.
+    """
     from evlf.eval.lesions import ensure_lesion_set
     from evlf.models.lite0_vision import MEMO
     from evlf.training.evaluate import evaluate_model

@@ -20,7 +20,10 @@ from evlf.training.rewards import parse_answer
 
 def evaluate_model(model_dir: str | Path, dataset: str | Path, batch_size: int = 16, max_new_tokens: int = 160,
                    predictions: Path | None = None, prompts: str = "evlf") -> dict[str, Any]:
-    """Label accuracy, mIoU, Acc@0.5 and format validity of `model_dir` on a dataset JSONL (`prompts` as in training)."""
+    """Label accuracy, mIoU, Acc@0.5 and format validity of `model_dir` on a dataset JSONL (`prompts` as in training).
+
+    Long because loading, batched generation and the four scores run in one pass over the cases.
+    """
     import torch
     from PIL import Image
     from transformers import AutoModelForImageTextToText

@@ -94,7 +94,10 @@ def train_tokenizer(corpus: Iterable[str], vocab_size: int, merge_across_spaces:
 
 
 def build_tiny_vlm(out_dir: Path, corpus: Iterable[str], config: TinyVlmConfig | None = None, seed: int = 0) -> Path:
-    """Build a randomly initialised LLaVA-style model + processor and save them as a model directory."""
+    """Build a randomly initialised LLaVA-style model + processor and save them as a model directory.
+
+    Long because the vision, text and LLaVA configs are spelled out field by field, so the architecture reads in one place.
+    """
     import torch
     from transformers import (
         CLIPVisionConfig,
