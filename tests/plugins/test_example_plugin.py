@@ -1,7 +1,9 @@
 """The example third-party plugin, installed from its own folder: discovered, routed to, exporting, blockable by either name, removable.
 
-Installs into the running venv (pip --no-deps, no build isolation, no index) from
-a copy of the folder, so the working tree stays clean, and uninstalls at the end.
+Installs (pip --no-deps, no build isolation, no index) from a copy of the folder
+into a private target folder on this test's sys.path and PYTHONPATH only, so the
+working tree stays clean and no other test process (a Ray worker, an xdist
+worker) ever discovers the plugin; the folder goes at the end.
 """
 
 from __future__ import annotations
@@ -44,9 +46,17 @@ def forget() -> None:
     reset_host()
 
 
+_SITE: list[Path] = []  # the private folder the plugin is installed into, while the test runs
+
+
 def uninstall() -> None:
-    if installed():
-        subprocess.run([*PIP, "uninstall", "-y", DIST], check=True, capture_output=True, text=True)
+    for site in _SITE:
+        if str(site) in sys.path:
+            sys.path.remove(str(site))
+        shutil.rmtree(site, ignore_errors=True)
+        parts = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(site)]
+        os.environ["PYTHONPATH"] = os.pathsep.join(parts)
+    _SITE.clear()
     forget()
 
 
@@ -63,12 +73,16 @@ def example(tmp_path: Path) -> Iterator[tuple[Path, bool]]:
     source = tmp_path / "evlf-plugin-example"
     shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     if not was_installed:
+        site = tmp_path / "site"
         done = subprocess.run(
-            [*PIP, "install", "--no-deps", "--no-build-isolation", "--no-index", str(source)],
+            [*PIP, "install", "--no-deps", "--no-build-isolation", "--no-index", "--target", str(site), str(source)],
             capture_output=True,
             text=True,
         )
         assert done.returncode == 0, done.stderr
+        _SITE.append(site)
+        sys.path.insert(0, str(site))
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p)
     forget()
     yield source, was_installed
     if not was_installed:
@@ -152,9 +166,7 @@ def test_example_plugin_installed_from_its_folder(example: tuple[Path, bool], mo
 
     # removable (unless it was installed before this test: then it is left alone)
     if not was_installed:
-        if installed():
-            subprocess.run([*PIP, "uninstall", "-y", DIST], check=True, capture_output=True, text=True)
-        forget()
+        uninstall()
         assert "dentistry" not in get_host().registries.specialties
         with pytest.raises(ImportError):
             importlib.import_module("evlf_plugin_example")
