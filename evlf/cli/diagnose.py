@@ -135,8 +135,11 @@ def summary(report: Any) -> None:
     from rich.table import Table
 
     p = report.provenance
-    if not p.trained:
-        console.print(f"[bold yellow]untrained model ({escape(p.model_id)}): the output demonstrates the pipeline only[/bold yellow]")
+    from evlf.plugins.exporters.text import model_banner
+
+    banner = model_banner(report)  # untrained, or the demo model: the same words the HTML and Markdown reports carry
+    if banner:
+        console.print(f"[bold yellow]{escape(banner)}[/bold yellow]")
     console.print("[bold red]Not for clinical use.[/bold red]")
     d = report.diagnosis
     console.print(f"[bold]{escape(report.study_id)}[/bold] · {', '.join(report.specialties)} · graph {p.graph} · {p.model_id}")
