@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from evlf.training.tiny_vlm import CHAT_TEMPLATE, IMAGE_TOKEN, train_tokenizer
+from evlf.training.tiny_vlm import CHAT_TEMPLATE, llava_model, train_tokenizer
 
 LITE0_MEAN = [127 / 255] * 3
 LITE0_STD = [128 / 255] * 3
@@ -51,7 +51,7 @@ def image_processor(cfg: Lite0VlmConfig) -> Any:
 def build_lite0_vlm(out_dir: Path, corpus: Iterable[str], head_state: dict[str, Any], cfg: Lite0VlmConfig, seed: int = 0) -> Path:
     """A LLaVA model with the trained head in its tower and a fresh decoder, saved with its processor."""
     import torch
-    from transformers import LlamaConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
+    from transformers import LlavaProcessor
 
     from evlf.models.lite0_vision import Lite0VisionConfig
 
@@ -59,34 +59,10 @@ def build_lite0_vlm(out_dir: Path, corpus: Iterable[str], head_state: dict[str, 
     tokenizer = train_tokenizer(corpus, cfg.vocab_size, merge_across_spaces=True, isolate_json=True)
     vision = Lite0VisionConfig(image_size=cfg.image_size, patch_size=cfg.patch_size, head_width=cfg.head_width,
                                second_box_threshold=cfg.second_box_threshold)
-    text = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=cfg.text_hidden,
-        intermediate_size=cfg.text_intermediate,
-        num_hidden_layers=cfg.text_layers,
-        num_attention_heads=cfg.text_heads,
-        num_key_value_heads=cfg.text_heads,
-        max_position_embeddings=cfg.max_positions,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        tie_word_embeddings=True,
-    )
-    config = LlavaConfig(
-        vision_config=vision,
-        text_config=text,
-        image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
-        vision_feature_layer=-1,
-        vision_feature_select_strategy="full",
-        projector_hidden_act="gelu",
-    )
-    model = LlavaForConditionalGeneration(config)
+    model = llava_model(vision, tokenizer, cfg, "full")
     model.model.vision_tower.head.load_state_dict(head_state)
     for p in model.model.vision_tower.parameters():
         p.requires_grad_(False)
-    for key, value in (("pad_token_id", tokenizer.pad_token_id), ("eos_token_id", tokenizer.eos_token_id),
-                       ("bos_token_id", tokenizer.bos_token_id)):
-        setattr(model.generation_config, key, value)
     processor = LlavaProcessor(
         image_processor=image_processor(cfg),
         tokenizer=tokenizer,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -93,33 +94,11 @@ def train_tokenizer(corpus: Iterable[str], vocab_size: int, merge_across_spaces:
     return fast
 
 
-def build_tiny_vlm(out_dir: Path, corpus: Iterable[str], config: TinyVlmConfig | None = None, seed: int = 0) -> Path:
-    """Build a randomly initialised LLaVA-style model + processor and save them as a model directory.
 
-    Long because the vision, text and LLaVA configs are spelled out field by field, so the architecture reads in one place.
-    """
-    import torch
-    from transformers import (
-        CLIPVisionConfig,
-        LlamaConfig,
-        LlavaConfig,
-        LlavaForConditionalGeneration,
-        LlavaProcessor,
-    )
-    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+def llava_model(vision: Any, tokenizer: Any, cfg: Any, select_strategy: str) -> Any:
+    """A stock LlavaForConditionalGeneration: `vision` plus a small Llama decoder sized by `cfg` (its text_* fields)."""
+    from transformers import LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
 
-    cfg = config or TinyVlmConfig()
-    torch.manual_seed(seed)
-    tokenizer = train_tokenizer(corpus, cfg.vocab_size, cfg.merge_across_spaces)
-    vision = CLIPVisionConfig(
-        hidden_size=cfg.vision_hidden,
-        intermediate_size=cfg.vision_hidden * 4,
-        num_hidden_layers=cfg.vision_layers,
-        num_attention_heads=cfg.vision_heads,
-        image_size=cfg.image_size,
-        patch_size=cfg.patch_size,
-        projection_dim=cfg.vision_hidden,
-    )
     text = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=cfg.text_hidden,
@@ -138,13 +117,33 @@ def build_tiny_vlm(out_dir: Path, corpus: Iterable[str], config: TinyVlmConfig |
         text_config=text,
         image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
         vision_feature_layer=-1,
-        vision_feature_select_strategy="default",
+        vision_feature_select_strategy=select_strategy,
         projector_hidden_act="gelu",
     )
     model = LlavaForConditionalGeneration(config)
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.generation_config.bos_token_id = tokenizer.bos_token_id
+    for key in ("pad_token_id", "eos_token_id", "bos_token_id"):
+        setattr(model.generation_config, key, getattr(tokenizer, key))
+    return model
+
+def build_tiny_vlm(out_dir: Path, corpus: Iterable[str], config: TinyVlmConfig | None = None, seed: int = 0) -> Path:
+    """Build a randomly initialised LLaVA-style model + processor and save them as a model directory."""
+    import torch
+    from transformers import CLIPVisionConfig, LlavaProcessor
+    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+
+    cfg = config or TinyVlmConfig()
+    torch.manual_seed(seed)
+    tokenizer = train_tokenizer(corpus, cfg.vocab_size, cfg.merge_across_spaces)
+    vision = CLIPVisionConfig(
+        hidden_size=cfg.vision_hidden,
+        intermediate_size=cfg.vision_hidden * 4,
+        num_hidden_layers=cfg.vision_layers,
+        num_attention_heads=cfg.vision_heads,
+        image_size=cfg.image_size,
+        patch_size=cfg.patch_size,
+        projection_dim=cfg.vision_hidden,
+    )
+    model = llava_model(vision, tokenizer, cfg, "default")
     image_processor = CLIPImageProcessorPil(
         size={"height": cfg.image_size, "width": cfg.image_size},
         crop_size={"height": cfg.image_size, "width": cfg.image_size},
