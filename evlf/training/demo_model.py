@@ -5,9 +5,9 @@ Steps, each measured and written into training_result.json by this script:
    on frozen trunk features (with flips) and score it on the test split;
 1. build a stock LLaVA model around that tower with a fresh decoder and a
    tokenizer fitted on the prompts and answers;
-2. SFT (`evlf train sft`'s function) on the graph's own prompts, the targets
-   written from the head's decoded output on each training image, so the
-   decoder learns to transcribe its tower;
+2. SFT (`evlf train sft`'s function) on the graph's own prompts, each target
+   the reply the tower writes for that training image, so the decoder learns
+   to transcribe its tower;
 3. GRPO (`evlf train grpo`'s function) against the truth;
 4. score both stages on the held-out split, ship the better one into
    evlf/models/demo/, then measure the shipped model through the pipeline
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from evlf.training.config import GrpoSettings, SftSettings
-from evlf.training.lite0_vlm import Lite0VlmConfig
+from evlf.training.lite0_vlm import COPY_CIRCUIT, Lite0VlmConfig
 
 THREADS = 2
 DEMO_DIR = Path(__file__).resolve().parent.parent / "models" / "demo"
@@ -35,17 +35,15 @@ SHIPPED = ("config.json", "generation_config.json", "model.safetensors", "proces
            "tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json")
 
 
-def recipe(seed: int, sft_steps: int, grpo_steps: int, sft_lr: float = 2e-3) -> tuple[Lite0VlmConfig, SftSettings, SftSettings, GrpoSettings]:
+def recipe(seed: int, sft_steps: int, grpo_steps: int, sft_lr: float = 2e-3) -> tuple[Lite0VlmConfig, SftSettings, GrpoSettings]:
     arch = Lite0VlmConfig()
     sft = SftSettings(seed=seed, learning_rate=sft_lr, batch_size=8, max_steps=sft_steps, warmup_ratio=0.05,
-                      weight_decay=0.01, logging_steps=10, save_steps=100, threads=THREADS, prompts="pipeline")
-    # The first SFT phase learns the answer template; it ignores the image tokens. The second weighs the loss
-    # on decision tokens (digits, labels), which only the image tokens can predict.
-    sft2 = sft.model_copy(update={"learning_rate": sft_lr / 2, "decision_weight": 10.0, "warmup_ratio": 0.0})
+                      weight_decay=0.01, logging_steps=10, save_steps=100, threads=THREADS, prompts="pipeline", max_length=1536,
+                      frozen=COPY_CIRCUIT)
     grpo = GrpoSettings(seed=seed, learning_rate=2e-5, batch_size=8, num_generations=4, max_steps=grpo_steps,
-                        max_completion_length=96, temperature=1.0, logging_steps=5, save_steps=50, threads=THREADS,
-                        prompts="pipeline")
-    return arch, sft, sft2, grpo
+                        max_completion_length=160, temperature=1.0, logging_steps=5, save_steps=50, threads=THREADS,
+                        prompts="pipeline", frozen=COPY_CIRCUIT)
+    return arch, sft, grpo
 
 
 def score(metrics: dict[str, Any]) -> float:
@@ -72,6 +70,7 @@ def train_tower_head(train: Path, test: Path, arch: Lite0VlmConfig, seed: int, e
     return {
         "state": head.state_dict(),
         "train_found": found,
+        "train_ids": [tr.ids[i] for i in plain.tolist()],
         "train_keys": [tr.keys[i] for i in plain.tolist()] if tr.keys else [],
         "metrics": {"test": head_metrics(predict(head, te.feats, arch.second_box_threshold), te),
                     "train": head_metrics(predict(head, tr.feats[plain], arch.second_box_threshold), _subset(tr, plain))},
@@ -99,23 +98,6 @@ def _subset(data: Any, idx: Any) -> Any:
                   [data.keys[i] for i in rows] if data.keys else [])
 
 
-def distil(train: Path, found: list[tuple[str, list[list[float]]]], out: Path) -> Path:
-    """The training JSONL with each case's label and boxes replaced by the head's output (images by absolute path)."""
-    from PIL import Image
-
-    lines = []
-    cases = [json.loads(line) for line in train.read_text().splitlines() if line.strip()]
-    for case, (label, boxes) in zip(cases, found, strict=True):
-        image = (train.parent / case["images"][0]).resolve()
-        with Image.open(image) as im:
-            w, h = im.size
-        pixel = [[b[0] * w, b[1] * h, b[2] * w, b[3] * h] for b in boxes]
-        case.update(images=[str(image)], label=label, labels=[label], boxes=pixel, box_labels=[label] * len(pixel), masks=[])
-        lines.append(json.dumps(case))
-    out.write_text("\n".join(lines) + "\n")
-    return out
-
-
 def pipeline_eval(dataset: str, graphs: list[str], out_dir: Path, limit: int | None = None) -> dict[str, Any]:
     """`evlf eval DATASET --backend demo --graph G` with the default context: the figures a user reproduces."""
     from evlf.eval.harness import evaluate, plan_runs
@@ -135,15 +117,14 @@ def pipeline_eval(dataset: str, graphs: list[str], out_dir: Path, limit: int | N
 
 
 def build(seed: int, work: Path, out: Path, n_train: int, sft_steps: int, grpo_steps: int, n_test: int = 200,
-          sft_lr: float = 2e-3, head_epochs: int = 3, flips: int = 2, fresh_seed: int | None = 1,
-          sft2_steps: int = 120) -> dict[str, Any]:
+          sft_lr: float = 2e-3, head_epochs: int = 15, flips: int = 4, fresh_seed: int | None = 1) -> dict[str, Any]:
     """Build the demo model from its seed and return training_result.json's contents.
 
-    Long because it is the recipe itself, stage after stage (head, SFT, decision-weighted SFT, GRPO, scoring),
+    Long because it is the recipe itself, stage after stage (head, SFT, GRPO, scoring),
     in the order the model card reports it; each stage is a call into its own module.
     """
     from evlf.eval.lesions import ensure_lesion_set
-    from evlf.models.lite0_vision import MEMO
+    from evlf.models.lite0_vision import MEMO, transcript
     from evlf.training.evaluate import evaluate_model
     from evlf.training.examples import answer_corpus, build_examples
     from evlf.training.grpo import run_grpo
@@ -163,23 +144,21 @@ def build(seed: int, work: Path, out: Path, n_train: int, sft_steps: int, grpo_s
     work.mkdir(parents=True, exist_ok=True)
     train = ensure_lesion_set("train", seed=seed, n_train=n_train, n_test=n_test)
     test = ensure_lesion_set("test", seed=seed, n_train=n_train, n_test=n_test)
-    arch, sft_cfg, sft2_cfg, grpo_cfg = recipe(seed, sft_steps, grpo_steps, sft_lr)
-    sft2_cfg = sft2_cfg.model_copy(update={"max_steps": sft2_steps})
+    arch, sft_cfg, grpo_cfg = recipe(seed, sft_steps, grpo_steps, sft_lr)
     t = lap("data_s", t0)
     head = cached_head(work / f"head-seed{seed}-e{head_epochs}-x{flips}.pt", lambda: train_tower_head(train, test, arch, seed, head_epochs, flips, work))
     print("head held-out:", json.dumps(head["metrics"]["test"]), flush=True)
     if head.get("train_keys"):  # SFT and GRPO then skip the frozen trunk on these images
         MEMO.update(zip(head["train_keys"], head["train_found"], strict=True))
     t = lap("head_s", t)
-    distilled = distil(train, head["train_found"], work / "train_distilled.jsonl")
+    replies = {case_id: transcript(found) for case_id, found in zip(head["train_ids"], head["train_found"], strict=True)}
     (work / "sft.json").write_text(sft_cfg.model_dump_json(indent=1))
     (work / "grpo.json").write_text(grpo_cfg.model_dump_json(indent=1))
-    base = build_lite0_vlm(work / "base", answer_corpus(build_examples(distilled, prompts="pipeline")), head["state"], arch, seed=seed)
+    examples = [ex.model_copy(update={"completion": replies[ex.id]}) for ex in build_examples(train, prompts="pipeline")]
+    base = build_lite0_vlm(work / "base", answer_corpus(examples), head["state"], arch, seed=seed)
     t = lap("base_s", t)
-    sft = run_sft(distilled, base, work / "sft1", sft_cfg)
-    t = lap("sft_template_s", t)
-    sft["decision_phase"] = {k: v for k, v in run_sft(distilled, work / "sft1", work / "sft", sft2_cfg).items() if k != "settings"}
-    t = lap("sft_decision_s", t)
+    sft = run_sft(train, base, work / "sft", sft_cfg, completions=replies)
+    t = lap("sft_s", t)
     held = {"sft": evaluate_model(work / "sft", test, max_new_tokens=192, predictions=work / "sft_predictions.jsonl", prompts="pipeline")}
     print("SFT held-out:", json.dumps(held["sft"]), flush=True)
     t = lap("eval_sft_s", t)
@@ -205,7 +184,7 @@ def build(seed: int, work: Path, out: Path, n_train: int, sft_steps: int, grpo_s
         "held_out": held,
         "sft": {k: v for k, v in sft.items() if k != "settings"},
         "grpo": {k: v for k, v in (grpo or {}).items() if k != "settings"},
-        "architecture": arch.model_dump(), "sft_settings": sft_cfg.model_dump(), "sft_decision_settings": sft2_cfg.model_dump(),
+        "architecture": arch.model_dump(), "sft_settings": sft_cfg.model_dump(),
         "grpo_settings": grpo_cfg.model_dump(),
         "timings": timings,
     }
@@ -239,10 +218,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=DEMO_DIR)
     parser.add_argument("--n-train", type=int, default=2000)
     parser.add_argument("--n-test", type=int, default=200)
-    parser.add_argument("--head-epochs", type=int, default=3)
-    parser.add_argument("--flips", type=int, default=2, choices=(1, 2, 4))
+    parser.add_argument("--head-epochs", type=int, default=15)
+    parser.add_argument("--flips", type=int, default=4, choices=(1, 2, 4))
     parser.add_argument("--sft-steps", type=int, default=160)
-    parser.add_argument("--sft-decision-steps", type=int, default=120)
     parser.add_argument("--grpo-steps", type=int, default=2)
     parser.add_argument("--sft-lr", type=float, default=2e-3)
     parser.add_argument("--fresh-seed", type=int, default=1, help="Also measure on a fresh lesion set of this seed (-1: skip).")
@@ -254,7 +232,7 @@ def main(argv: list[str] | None = None) -> None:
         (args.out / "MODEL_CARD.md").write_text(model_card(json.loads((args.out / "training_result.json").read_text())))
         return
     result = build(args.seed, args.work, args.out, args.n_train, args.sft_steps, args.grpo_steps, args.n_test, args.sft_lr,
-                   args.head_epochs, args.flips, None if args.fresh_seed < 0 else args.fresh_seed, args.sft_decision_steps)
+                   args.head_epochs, args.flips, None if args.fresh_seed < 0 else args.fresh_seed)
     print(json.dumps({"shipped": result["shipped"], **result["held_out"], "minutes": result["timings"]["total_s"] / 60}))
 
 

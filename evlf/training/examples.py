@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from evlf.core.answer import AnswerFinding, EvlfAnswer
+from evlf.core.answer_text import answer_text, region_words, think_text
 from evlf.core.errors import InputError
 from evlf.core.geometry import BoxCodec, BoxConvention
 from evlf.core.types import Box
@@ -30,12 +30,6 @@ DEFAULT_QUESTION = "What is the diagnosis? Draw a box around each lesion."
 #: The confidence written in targets; the model learns to state it, it is not calibrated.
 TARGET_CONFIDENCE = 0.9
 BOX_PRECISION = {BoxConvention.UNIT: 2, BoxConvention.GRID_1000: 0, BoxConvention.RESIZED_PIXELS: 0, BoxConvention.PIXELS: 0}
-
-_LOOKS = {
-    "nodule": "a small round well-defined focus",
-    "mass": "a large irregular lobulated lesion",
-    "cyst": "an oval lesion with a thin bright rim and a dark centre",
-}
 
 
 class ChatExample(BaseModel):
@@ -54,20 +48,7 @@ class ChatExample(BaseModel):
 
 def region_of(box: Box, size: tuple[int, int]) -> str:
     """Coarse place of a box in words ("upper left", "centre", ...)."""
-    cx, cy = (box.x0 + box.x1) / 2 / size[0], (box.y0 + box.y1) / 2 / size[1]
-    row = "upper" if cy < 1 / 3 else "lower" if cy > 2 / 3 else "middle"
-    col = "left" if cx < 1 / 3 else "right" if cx > 2 / 3 else "centre"
-    return "centre" if (row, col) == ("middle", "centre") else f"{row} {col}"
-
-
-def think_text(label: str | None, boxes: Sequence[Box], size: tuple[int, int], modality: str | None) -> str:
-    """Short templated reasoning from the truth: what it looks like, where, and the conclusion."""
-    lead = f"{modality} image. " if modality else ""
-    if not boxes:
-        return f"{lead}No focal lesion is seen. Normal."
-    looks = _LOOKS.get(label or "", "a focal lesion")
-    where = ", ".join(region_of(b, size) for b in boxes)
-    return f"{lead}There is {looks} in the {where}. This fits {label}."
+    return region_words((box.x0 + box.x1) / 2 / size[0], (box.y0 + box.y1) / 2 / size[1])
 
 
 def target_text(label: str | None, boxes: Sequence[Box], codec: BoxCodec, modality: str | None = None) -> str:
@@ -79,20 +60,9 @@ def target_text(label: str | None, boxes: Sequence[Box], codec: BoxCodec, modali
     unit = codec.convention is BoxConvention.UNIT
     precision = BOX_PRECISION[codec.convention]
     coords = [codec.encode(b) if unit else codec.encode(b, precision=precision) for b in boxes]
-    findings = [AnswerFinding(label=label or "lesion", confidence=TARGET_CONFIDENCE, box=c) for c in coords]
-    answer = EvlfAnswer(diagnosis=label or "unknown", confidence=TARGET_CONFIDENCE, findings=findings)
-    payload = answer.model_dump(exclude_defaults=True, exclude={"findings": {"__all__": {"image"}}})
-    payload.setdefault("confidence", TARGET_CONFIDENCE)
-    payload["findings"] = [{"label": f.label, "confidence": f.confidence, "box": f"@BOX{i}@"} for i, f in enumerate(findings)]
-    body = json.dumps(payload, separators=(",", ":"))
-    for i, c in enumerate(coords):
-        text = ",".join(f"{min(99, max(0, round(float(v) * 100))) / 100:.2f}" if unit else json.dumps(_num(v)) for v in c)
-        body = body.replace(f'"@BOX{i}@"', f"[{text}]")
-    return f"<think>{think_text(label, boxes, codec.original, modality)}</think><answer>{body}</answer>"
-
-
-def _num(v: float) -> float | int:
-    return int(v) if float(v).is_integer() else v
+    think = think_text(label, [region_of(b, codec.original) for b in boxes], f"{modality} image. " if modality else "")
+    findings = [(label or "lesion", TARGET_CONFIDENCE, c) for c in coords]
+    return answer_text(label, TARGET_CONFIDENCE, findings, think, unit_boxes=unit)
 
 
 #: Makes a codec for one image from its original (width, height).

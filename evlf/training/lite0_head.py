@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from evlf.models.lite0_vision import LABELS, DetectionHead, cell_boxes, decode, pixel_key, trunk_features
+from evlf.models.lite0_vision import LABELS, Detection, DetectionHead, cell_boxes, decode, pixel_key, trunk_features
 
 FLIPS = ((False, False), (True, False), (False, True), (True, True))
 
@@ -184,7 +184,7 @@ def train_head(data: Cached, epochs: int = 15, lr: float = 3e-3, batch: int = 64
     return head.eval(), history
 
 
-def predict(head: DetectionHead, feats: torch.Tensor, second: float = 0.3, batch: int = 128) -> list[tuple[str, list[list[float]]]]:
+def predict(head: DetectionHead, feats: torch.Tensor, second: float = 0.3, batch: int = 128) -> list[Detection]:
     out = []
     with torch.no_grad():
         for start in range(0, len(feats), batch):
@@ -193,14 +193,14 @@ def predict(head: DetectionHead, feats: torch.Tensor, second: float = 0.3, batch
     return out
 
 
-def head_metrics(found: list[tuple[str, list[list[float]]]], data: Cached) -> dict[str, float]:
+def head_metrics(found: list[Detection], data: Cached) -> dict[str, float]:
     """Type accuracy, mIoU and Acc@0.5 (the harness' Hungarian matching, in unit coordinates)."""
     from evlf.eval.metrics import case_box_ious, grounding_metrics
 
     entries: list[float] = []
     correct = 0
-    for (label, boxes), truth_label, truth in zip(found, data.labels.tolist(), data.boxes, strict=True):
-        correct += int(label == LABELS[truth_label])
-        entries += case_box_ious(boxes, truth)
+    for det, truth_label, truth in zip(found, data.labels.tolist(), data.boxes, strict=True):
+        correct += int(det.label == LABELS[truth_label])
+        entries += case_box_ious(det.boxes, truth)
     g = grounding_metrics(entries)
     return {"cases": len(found), "accuracy": correct / len(found), "miou": g["miou"], "acc50": g["acc50"]}

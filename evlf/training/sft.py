@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,13 @@ from evlf.training.examples import build_examples, to_dataset
 from evlf.training.stage import common_args, finish, last_checkpoint, load_base, rich_progress_callback
 
 
-def run_sft(dataset: str | Path, base_dir: str | Path, out_dir: str | Path, settings: SftSettings | None = None) -> dict[str, Any]:
-    """Fine-tune `base_dir` on `dataset` (JSONL) into `out_dir`; resumes from the newest checkpoint there."""
+def run_sft(dataset: str | Path, base_dir: str | Path, out_dir: str | Path, settings: SftSettings | None = None,
+            completions: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Fine-tune `base_dir` on `dataset` (JSONL) into `out_dir`; resumes from the newest checkpoint there.
+
+    `completions` (case id -> reply) replaces the targets written from the truth, e.g. by what a model's own
+    tower reports (the demo recipe), so the decoder learns to transcribe it.
+    """
     from trl import SFTConfig, SFTTrainer
 
     settings = settings or SftSettings()
@@ -24,6 +30,11 @@ def run_sft(dataset: str | Path, base_dir: str | Path, out_dir: str | Path, sett
     examples = build_examples(dataset, base.codec_for, prompts=settings.prompts)
     if settings.max_cases:
         examples = examples[: settings.max_cases]
+    if completions is not None:
+        missing = [ex.id for ex in examples if ex.id not in completions]
+        if missing:
+            raise InputError(Path(dataset), f"no completion given for case {missing[0]!r} ({len(missing)} in all)")
+        examples = [ex.model_copy(update={"completion": completions[ex.id]}) for ex in examples]
     train = to_dataset(examples, flips=settings.flips, codec_for=base.codec_for)
     args = SFTConfig(
         **common_args(settings, out_dir),

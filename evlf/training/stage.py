@@ -95,7 +95,21 @@ def load_base(model_dir: str | Path, settings: StageSettings, resume: str | None
             task_type="CAUSAL_LM",
         )
         model = get_peft_model(model, cfg)
+    freeze(model, settings.frozen)
     return Base(model, processor, family.box_convention, codec_factory(family.box_convention, processor), n_params)
+
+
+def freeze(model: Any, patterns: list[str]) -> None:
+    """Keep the parameters whose names match any of `patterns` (fnmatch) fixed; a pattern matching none is an error."""
+    from fnmatch import fnmatch
+
+    named = dict(model.named_parameters())
+    for pattern in patterns:
+        hits = [name for name in named if fnmatch(name, pattern)]
+        if not hits:
+            raise ConfigError(f"frozen: no parameter matches {pattern!r} (names look like {next(iter(named), '?')!r})")
+        for name in hits:
+            named[name].requires_grad_(False)
 
 
 def use_bf16(settings: StageSettings) -> bool:

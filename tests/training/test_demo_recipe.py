@@ -1,8 +1,7 @@
-"""The demo recipe's bookkeeping: distilled targets come from the head, the card comes from the measured result."""
+"""The demo recipe's bookkeeping: the card comes from the measured result."""
 
 import json
 
-from evlf.training.demo_model import distil
 from evlf.training.model_card import missed, model_card, status
 
 
@@ -35,18 +34,6 @@ def test_card_reports_the_measured_figures_and_the_gap():
     assert "Synthetic lesions only" in card and "Not for clinical use" in card
     assert status(_result(0.65)).startswith("It meets the goals")
     assert missed(_metrics(0.6, 0.6, 0.8, 0.99)) == []
-
-
-def test_distilled_targets_are_the_heads_output(tmp_path, lesions):
-    cases = [json.loads(line) for line in lesions.read_text().splitlines()]
-    found = [("cyst", [[0.1, 0.2, 0.3, 0.4]]) if i % 2 else ("normal", []) for i in range(len(cases))]
-    out = [json.loads(line) for line in distil(lesions, found, tmp_path / "d.jsonl").read_text().splitlines()]
-    assert [c["label"] for c in out] == [label for label, _ in found]
-    first = out[1]
-    from PIL import Image
-
-    w, h = Image.open(first["images"][0]).size
-    assert first["boxes"] == [[0.1 * w, 0.2 * h, 0.3 * w, 0.4 * h]] and out[0]["boxes"] == []
 
 
 def test_decision_tokens_are_digits_and_label_words(lesions):

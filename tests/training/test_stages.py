@@ -72,3 +72,17 @@ def test_cli_bad_inputs_exit_2(tmp_path, tiny_base, capsys):
     bad.write_text('{"batch_size": 0}')
     assert run_app(app, ["train", "grpo", str(missing), "--base", str(tiny_base), "--out", str(tmp_path / "o"), "--config", str(bad)]) == 2
     assert run_app(app, ["train", "sft", str(missing), "--base", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+
+
+def test_sft_trains_on_given_completions_and_refuses_a_missing_one(lesions, tiny_base, tmp_path):
+    from evlf.core.errors import InputError
+    from evlf.training.config import SftSettings
+    from evlf.training.sft import run_sft
+
+    ids = [json.loads(line)["id"] for line in lesions.read_text().splitlines()]
+    reply = '<think>Seen.</think><answer>{"diagnosis":"cyst","confidence":0.5,"findings":[]}</answer>'
+    settings = SftSettings(max_steps=2, batch_size=4, logging_steps=1)
+    with pytest.raises(InputError, match=f"no completion given for case '{ids[-1]}'"):
+        run_sft(lesions, tiny_base, tmp_path / "missing", settings, completions=dict.fromkeys(ids[:-1], reply))
+    summary = run_sft(lesions, tiny_base, tmp_path / "given", settings, completions=dict.fromkeys(ids, reply))
+    assert summary["steps"] == 2 and summary["cases"] == len(ids)
