@@ -104,6 +104,21 @@ class GrammarTokenizer:
         self.closing_bits = pack_tokens(self.closing)
         self.nonnumeric_bits = pack_tokens(self.nonnumeric)
         self.eos_bits = pack_tokens(eos)
+        self._compiled: dict[str, Any] = {}
+
+    def matcher(self, grammar: str) -> Any:
+        """A fresh matcher for `grammar`: compiled once per tokenizer (about 1.3 ms), then deep-copied (microseconds)."""
+        from llguidance import LLMatcher
+
+        template = self._compiled.get(grammar)
+        if template is None:
+            template = LLMatcher(self.ll, grammar, log_level=0)
+            if template.is_error():
+                raise ConfigError(f"the answer schema cannot be compiled for constrained decoding: {template.get_error()}")
+            if len(self._compiled) >= 64:
+                self._compiled.clear()
+            self._compiled[grammar] = template
+        return template.deep_copy()
 
 
 def pack_tokens(tokens: Any) -> Any:
@@ -155,8 +170,6 @@ class GrammarLogitsProcessor:
         max_new_tokens: int,
         think_chars: int = THINK_MAX_CHARS,
     ) -> None:
-        from llguidance import LLMatcher
-
         self.tok = tokenizer
         self.max_new_tokens = max_new_tokens
         self.matchers: list[Any | None] = []
@@ -164,11 +177,7 @@ class GrammarLogitsProcessor:
             if schema is None:
                 self.matchers.append(None)
                 continue
-            grammar = _grammar_cache(json.dumps(schema), think_budget(max_new_tokens, think_chars))
-            matcher = LLMatcher(tokenizer.ll, grammar, log_level=0)
-            if matcher.is_error():
-                raise ConfigError(f"the answer schema cannot be compiled for constrained decoding: {matcher.get_error()}")
-            self.matchers.append(matcher)
+            self.matchers.append(tokenizer.matcher(_grammar_cache(json.dumps(schema), think_budget(max_new_tokens, think_chars))))
         self.prompt_len: int | None = None
         self.mask_ns = 0  # time spent computing and applying masks, for the benchmark
         self.steps = 0
