@@ -5,8 +5,8 @@ run resize, rescale and normalise image by image through several layers of
 helpers; at batch 32 that was most of the backend's time outside
 `model.generate` (benchmarks/backends.py). Here each image is resized by the
 same PIL call the processor would make, then the batch is rescaled and
-normalised in three numpy operations per image size, with the same dtypes and
-order of operations, so the pixels are bit-identical (tests/plugins/backends/
+normalised by one lookup per image size in a 256-value table computed with the
+processor's own dtypes and order of operations, so the pixels are bit-identical (tests/plugins/backends/
 test_pixels.py). The processor is then called with those steps turned off and
 still does what is specific to its model (Qwen's patching, the token counts).
 
@@ -50,6 +50,14 @@ def target_size(processor: Any) -> Any:
     return None
 
 
+def _value_table(processor: Any) -> np.ndarray:
+    """(256, 3) float32: what transformers' rescale (float64 product, then float32) and normalize ((x - mean) / std in float32) make of each 8-bit value per channel."""
+    values = (np.arange(256, dtype=np.float64) * processor.rescale_factor).astype(np.float32)[:, None]
+    mean = np.asarray(processor.image_mean, dtype=np.float32)
+    std = np.asarray(processor.image_std, dtype=np.float32)
+    return np.broadcast_to((values - mean) / std, (256, 3))  # a scalar mean/std serves all three channels
+
+
 def prepare_pixels(processor: Any, images: list[np.ndarray]) -> tuple[list[np.ndarray], dict[str, Any]] | None:
     """Channels-first float32 images, resized, rescaled and normalised as `processor` would, and the kwargs that skip those steps.
 
@@ -69,19 +77,15 @@ def prepare_pixels(processor: Any, images: list[np.ndarray]) -> tuple[list[np.nd
             resized.append(image)
         else:  # the processor's own call: transformers.image_transforms.resize
             resized.append(np.asarray(Image.fromarray(image).resize((width, height), resample=resample, reducing_gap=None)))
-    mean = np.asarray(processor.image_mean, dtype=np.float32)
-    std = np.asarray(processor.image_std, dtype=np.float32)
+    table = _value_table(processor)
+    channels = np.arange(3)
     out: list[np.ndarray | None] = [None] * len(images)
     by_shape: dict[tuple[int, ...], list[int]] = {}
     for i, image in enumerate(resized):
         by_shape.setdefault(image.shape, []).append(i)
     for indices in by_shape.values():
         batch = np.stack([resized[i] for i in indices])
-        # transformers' rescale (float64 product, then float32) and normalize ((x - mean) / std in float32), batched
-        pixels = (batch.astype(np.float64) * processor.rescale_factor).astype(np.float32)
-        pixels -= mean
-        pixels /= std
-        channels_first = pixels.transpose(0, 3, 1, 2)
+        channels_first = table[batch, channels].transpose(0, 3, 1, 2)  # one gather: value x channel -> float32
         for j, i in enumerate(indices):
             out[i] = np.ascontiguousarray(channels_first[j])
     return [p for p in out if p is not None], {**SKIPPED_STEPS, "input_data_format": "channels_first"}

@@ -56,3 +56,29 @@ def test_pixels_match_bit_for_bit_and_crop_keeps_the_processors_path(tiny_backen
     fixed, skip = prepare_pixels(clip, images)
     assert np.array_equal(clip(images, return_tensors="np", input_data_format="channels_last")["pixel_values"], clip(fixed, return_tensors="np", **skip)["pixel_values"])
     assert prepare_pixels(CLIPImageProcessorPil(size={"shortest_edge": 28}, crop_size={"height": 28, "width": 28}), images) is None
+
+
+@pytest.mark.parametrize("family", ["qwen2_vl", "llava"])
+def test_rows_decode_as_batch_decode_does(family: str, tiny_dir) -> None:
+    from evlf.plugins.backends.processors import decode_rows
+    from evlf.plugins.backends.tiny import TinyBackend
+
+    tokenizer = TinyBackend(family, cache_dir=str(tiny_dir(family).parent)).processor.tokenizer
+    rng = np.random.default_rng(5)
+    rows = [rng.integers(0, len(tokenizer), n).tolist() for n in (0, 1, 17, 64)]
+    rows.append(tokenizer("<answer>{\"a\": 1}</answer>  done .")["input_ids"] + [tokenizer.eos_token_id])
+    expected = {clean: None for clean in (False, True)}
+    for clean in expected:
+        tokenizer.clean_up_tokenization_spaces = clean
+        expected[clean] = tokenizer.batch_decode(rows, skip_special_tokens=True)
+    used: list[bool] = []
+    original = type(tokenizer).batch_decode
+    try:
+        type(tokenizer).batch_decode = lambda self, *a, **k: used.append(True) or original(self, *a, **k)
+        for clean, want in expected.items():
+            tokenizer.clean_up_tokenization_spaces = clean
+            assert decode_rows(tokenizer, rows) == want
+    finally:
+        type(tokenizer).batch_decode = original
+        tokenizer.clean_up_tokenization_spaces = False
+    assert used == [True]  # only the clean-up case went through transformers' batch_decode
