@@ -77,15 +77,16 @@ def prepare_pixels(processor: Any, images: list[np.ndarray]) -> tuple[list[np.nd
             resized.append(image)
         else:  # the processor's own call: transformers.image_transforms.resize
             resized.append(np.asarray(Image.fromarray(image).resize((width, height), resample=resample, reducing_gap=None)))
-    table = _value_table(processor)
-    channels = np.arange(3)
+    table = np.ascontiguousarray(_value_table(processor).T)  # channel x value
     out: list[np.ndarray | None] = [None] * len(images)
     by_shape: dict[tuple[int, ...], list[int]] = {}
     for i, image in enumerate(resized):
         by_shape.setdefault(image.shape, []).append(i)
     for indices in by_shape.values():
         batch = np.stack([resized[i] for i in indices])
-        channels_first = table[batch, channels].transpose(0, 3, 1, 2)  # one gather: value x channel -> float32
+        pixels = np.empty((len(indices), 3, *batch.shape[1:3]), dtype=np.float32)
+        for c in range(3):  # one lookup per channel, written channels-first (a third of a fancy-indexed gather's time)
+            np.take(table[c], batch[..., c], out=pixels[:, c])
         for j, i in enumerate(indices):
-            out[i] = np.ascontiguousarray(channels_first[j])
+            out[i] = pixels[j]
     return [p for p in out if p is not None], {**SKIPPED_STEPS, "input_data_format": "channels_first"}
