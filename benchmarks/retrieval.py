@@ -203,8 +203,8 @@ def bench_one(n: int, d: int, numpy_reps: int, peers: list[str], reps: int) -> d
     np_p50, np_p99 = pct(single)
     np_rec = recall(numpy_search(x, q[:16], K), truth[:16])
     print(f"n={n} d={d}: data {x.nbytes / 2**30:.2f} GiB made in {gen_s:.0f}s; numpy brute force 1q p50 {np_p50:.2f} ms p99 {np_p99:.2f} ms recall@10 {np_rec:.4f}", flush=True)
-    chosen = ix.auto_factory(n)
-    probes = [4, 8, 16, 32]
+    chosen = ix.auto_factory(n, d)
+    probes = [8, 10, 12, 16]
     rows = [bench_index(f, x, q, truth, reps, probes) for f in [chosen, *[p for p in peers if p != chosen]]]
     del x
     gc.collect()
@@ -254,7 +254,7 @@ def main() -> None:
     goal = {"p50_ms": 2.0, "recall10": 0.95, "index_gib": 8.0, "build_s": 600}
     headline = {
         "vectors": head["n"], "dim": head["dim"], "index": c["index"], "nprobe": c["nprobe"],
-        "p50_ms": c["p50_ms"], "p99_ms": c["p99_ms"], "recall10": c["recall10"], "build_s": c["build_s"], "index_gib": c["index_gib"],
+        "p50_ms": c["p50_ms"], "p99_ms": c["p99_ms"], "recall10": c["recall10"], "build_s": c["build_s"], "index_gib": c["index_gib"], "rss_growth_gib": c["rss_growth_gib"],
         "batch64_p50_ms": c["batch64_p50_ms"], "numpy_p50_ms": head["numpy_p50_ms"], "speedup_vs_numpy": round(head["numpy_p50_ms"] / c["p50_ms"], 1),
         "goal_met": bool(head["n"] >= 1_000_000 and c["p50_ms"] < goal["p50_ms"] and c["recall10"] >= goal["recall10"] and c["index_gib"] <= goal["index_gib"] and c["build_s"] < goal["build_s"]),
         "embed_images_per_s": round(rate, 1) if rate else None,

@@ -163,7 +163,8 @@ class Pipeline:
         fresh: bool,
         on_update: Callable[[NodeUpdate], None] | None,
     ) -> Report:
-        thread = thread_id(study, self.graph_name, self.spec.version, self.context, self._backend)
+        # the thread id keys a checkpoint (content hashes: a 7 MB radiograph costs 6 ms to hash); without one it only names the run
+        thread = thread_id(study, self.graph_name, self.spec.version, self.context, self._backend) if self.checkpoint is not None else study.id
         config: dict[str, Any] = {"configurable": {"thread_id": thread}}
         payload: Any = {"study": study}
         if self.checkpoint is not None:

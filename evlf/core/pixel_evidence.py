@@ -111,12 +111,16 @@ def _measure_pixels(rgb: np.ndarray, photometric: str) -> dict[str, Any]:
     if rgb.ndim == 2:
         rgb = np.stack([rgb] * 3, axis=-1)
     thumb = _thumbnail(rgb)
-    gray = thumb.mean(axis=2)
-    chroma = thumb.max(axis=2) - thumb.min(axis=2)
+    # per-pixel mean, max and min of the three channels as elementwise ufuncs: numpy's reductions over a length-3
+    # last axis cost about ten times as much (3 ms of routing a 128x128 CT); the values are the same
+    r, g, b = thumb[..., 0], thumb[..., 1], thumb[..., 2]
+    gray = (r + g + b) / 3
+    high, low = np.maximum(np.maximum(r, g), b), np.minimum(np.minimum(r, g), b)
+    chroma = high - low
     colour_fraction = float((chroma > 0.08).mean())
     colour = colour_fraction > 0.05 and not photometric.upper().startswith("MONOCHROME")
-    dark = float((thumb.max(axis=2) < 0.2).mean())
-    white = float((thumb.min(axis=2) > 0.8).mean())
+    dark = float((high < 0.2).mean())
+    white = float((low > 0.8).mean())
     structure = _structure(gray)
     fundus = _fundus_score(thumb, gray) if colour and structure >= 0.5 else 0.0
     stain = _stain_score(thumb, dark) if colour and structure >= 0.5 and fundus == 0 else 0.0

@@ -58,7 +58,7 @@ class CaseStore(StoreWrites):
     def create(cls, path: str | Path, embedder: Embedder, factory: str | None = None) -> CaseStore:
         """A new, empty store for vectors of `embedder`; `factory` (a faiss factory string) fixes the index type."""
         root = Path(path)
-        chosen = factory or ix.auto_factory(0)
+        chosen = factory or ix.auto_factory(0, embedder.dim)
         index = ix.new_index(chosen, embedder.dim)  # a bad factory string fails before anything is written
         root.mkdir(parents=True, exist_ok=True)
         lock = StoreLock(root)

@@ -200,7 +200,7 @@ class StoreWrites:
             self._mmapped = False
 
     def _should_reshape(self, count: int) -> bool:
-        return self.manifest.factory_auto and ix.auto_factory(count) != self.manifest.factory
+        return self.manifest.factory_auto and ix.auto_factory(count, self.manifest.dim) != self.manifest.factory
 
     def _replace_vectors(self, row_ids: np.ndarray, vectors: np.ndarray | None) -> None:
         try:
@@ -215,10 +215,10 @@ class StoreWrites:
 
     def _rebuild_in_memory(self) -> None:
         ids, mat = dbm.all_vectors(self._db, self.manifest.dim)
-        factory = ix.auto_factory(len(ids)) if self.manifest.factory_auto else self.manifest.factory
+        factory = ix.auto_factory(len(ids), self.manifest.dim) if self.manifest.factory_auto else self.manifest.factory
         index = ix.new_index(factory, self.manifest.dim)
         if not index.is_trained and len(ids) == 0:
-            factory = ix.auto_factory(0)
+            factory = ix.auto_factory(0, self.manifest.dim)
             index = ix.new_index(factory, self.manifest.dim)
         ix.train_and_add(index, mat, ids)
         keep = not self.manifest.factory_auto and self.manifest.nprobe is not None and factory == self.manifest.factory

@@ -12,10 +12,24 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
 
 
 def test_factory_follows_size():
-    assert ix.auto_factory(ix.FLAT_LIMIT - 1) == "IDMap2,Flat" and ix.auto_nprobe("IDMap2,Flat") is None
-    big = ix.auto_factory(1_000_000)
-    assert big == "IVF1024_HNSW32,SQ8,RFlat" and ix.auto_nprobe(big) == 8
-    assert ix.auto_nprobe("PCA256,IVF4096,Flat") == 32 and ix.auto_nprobe("IVF8192,Flat") == 64  # the list count is found behind a transform too
+    assert ix.auto_factory(ix.FLAT_LIMIT - 1, 1280) == "IDMap2,Flat" and ix.auto_nprobe("IDMap2,Flat") is None
+    big = ix.auto_factory(1_000_000, 1280)
+    assert big == "IVF1024_HNSW32,PQ1280x4fs,RFlat" and ix.auto_nprobe(big) == 10
+    assert ix.auto_nprobe("PCA256,IVF4096,Flat") == 40 and ix.auto_nprobe("IVF8192,Flat") == 81  # the list count is found behind a transform too
+
+
+def test_four_bit_codes_get_the_longer_shortlist_and_exact_similarities():
+    rng = np.random.default_rng(5)
+    x = unit_rows(rng.standard_normal((4000, 32)))
+    ids = np.arange(4000, dtype=np.int64) * 5 + 1
+    index = ix.new_index(ix.auto_factory(ix.FLAT_LIMIT, 32).replace("IVF256", "IVF16"), 32)
+    ix.train_and_add(index, x, ids)
+    ix.set_nprobe(index, 16)
+    assert ix._refine(index).k_factor == ix.PQ_REFINE_K_FACTOR
+    sims, found = index.search(x[:3], 4)
+    assert (found[:, 0] == ids[:3]).all() and np.allclose(sims[:, 0], 1.0, atol=1e-5)
+    exact = np.sort(x @ x[:3].T, axis=0)[::-1][:4].T
+    assert np.allclose(sims, exact, atol=1e-5)  # re-ranked on float32: the similarities are exact, not the codes' estimates
 
 
 def test_two_level_training_on_an_uneven_mix():

@@ -66,7 +66,7 @@ def test_filter_on_large_ivf_index(tmp_path, embedder, monkeypatch):
         s.add(cases[:100], vectors=vecs[:100])
         assert s.manifest.factory == "IDMap2,Flat"
         s.add(cases[100:], vectors=vecs[100:])  # crosses the limit: the index type follows the size
-        assert s.manifest.factory == ix.auto_factory(n) and s.manifest.factory.endswith("SQ8,RFlat")
+        assert s.manifest.factory == ix.auto_factory(n, embedder.dim) and s.manifest.factory.endswith("x4fs,RFlat")
         hits = s.search_vectors(vecs[7], k=5, modality="MR")[0]
         assert len(hits) == 5 and all(c.modality == "MR" for c, _ in hits)
         hits = s.search_vectors(vecs[7], k=5, modality="CT")[0]

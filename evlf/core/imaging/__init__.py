@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from evlf.core.errors import InputError
 from evlf.core.imaging.guards import check_readable_file, sniff_format
+from evlf.core.imaging.quiet import quiet
 from evlf.core.types import LoadedImage
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -28,7 +29,11 @@ SUPPORTED_FORMATS = ("png", "jpeg", "tiff", "bmp", "dicom", "nifti")
 
 def load_image(path: str | Path, frame: int | None = None) -> LoadedImage:
     """Load one image file; `frame` picks a frame (DICOM) or slice (NIfTI), default the middle one."""
-    p = Path(path)
+    with quiet():  # one raise of the readers' logger levels for the whole load (see quiet)
+        return _load(Path(path), frame)
+
+
+def _load(p: Path, frame: int | None) -> LoadedImage:
     check_readable_file(p)
     fmt = sniff_format(p)
     if fmt == "dicom":

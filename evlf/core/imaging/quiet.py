@@ -8,6 +8,7 @@ batch over a thousand files prints one line per bad file and nothing else.
 from __future__ import annotations
 
 import logging
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,20 +21,36 @@ MAX_DETAIL = 160
 _LIBRARY_LOGGERS = ("pydicom", "nibabel", "PIL")
 
 
+_LOCK = threading.Lock()
+_depth = 0  # quiet() blocks open, in any thread: the loggers are raised on the first and restored after the last
+_saved: list[tuple[logging.Logger, int]] = []
+
+
 @contextmanager
 def quiet() -> Iterator[None]:
-    """Silence warnings and the readers' loggers (below CRITICAL) for the duration."""
-    loggers = [logging.getLogger(name) for name in _LIBRARY_LOGGERS]
-    levels = [logger.level for logger in loggers]
+    """Silence warnings and the readers' loggers (below CRITICAL) for the duration.
+
+    Nested and concurrent blocks share one raise of the logger levels: `Logger.setLevel` clears
+    the cache of every logger in the process (thousands once transformers is imported), and a
+    DICOM header read opens a block per element, so levels are set only by the outermost block.
+    """
+    global _depth, _saved
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for logger in loggers:
-            logger.setLevel(logging.CRITICAL + 1)
+        with _LOCK:
+            if _depth == 0:
+                _saved = [(logger, logger.level) for logger in map(logging.getLogger, _LIBRARY_LOGGERS)]
+                for logger, _ in _saved:
+                    logger.setLevel(logging.CRITICAL + 1)
+            _depth += 1
         try:
             yield
         finally:
-            for logger, level in zip(loggers, levels):
-                logger.setLevel(level)
+            with _LOCK:
+                _depth -= 1
+                if _depth == 0:
+                    for logger, level in _saved:
+                        logger.setLevel(level)
 
 
 def one_line(exc: BaseException, *, with_type: bool = True) -> str:

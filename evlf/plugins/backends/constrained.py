@@ -19,6 +19,7 @@ What made it reliable on untrained models:
 from __future__ import annotations
 
 import json
+import math
 import time
 from functools import lru_cache
 from typing import Any
@@ -103,6 +104,21 @@ class GrammarTokenizer:
         self.closing_bits = pack_tokens(self.closing)
         self.nonnumeric_bits = pack_tokens(self.nonnumeric)
         self.eos_bits = pack_tokens(eos)
+        self._compiled: dict[str, Any] = {}
+
+    def matcher(self, grammar: str) -> Any:
+        """A fresh matcher for `grammar`: compiled once per tokenizer (about 1.3 ms), then deep-copied (microseconds)."""
+        from llguidance import LLMatcher
+
+        template = self._compiled.get(grammar)
+        if template is None:
+            template = LLMatcher(self.ll, grammar, log_level=0)
+            if template.is_error():
+                raise ConfigError(f"the answer schema cannot be compiled for constrained decoding: {template.get_error()}")
+            if len(self._compiled) >= 64:
+                self._compiled.clear()
+            self._compiled[grammar] = template
+        return template.deep_copy()
 
 
 def pack_tokens(tokens: Any) -> Any:
@@ -154,8 +170,6 @@ class GrammarLogitsProcessor:
         max_new_tokens: int,
         think_chars: int = THINK_MAX_CHARS,
     ) -> None:
-        from llguidance import LLMatcher
-
         self.tok = tokenizer
         self.max_new_tokens = max_new_tokens
         self.matchers: list[Any | None] = []
@@ -163,89 +177,95 @@ class GrammarLogitsProcessor:
             if schema is None:
                 self.matchers.append(None)
                 continue
-            grammar = _grammar_cache(json.dumps(schema), think_budget(max_new_tokens, think_chars))
-            matcher = LLMatcher(tokenizer.ll, grammar, log_level=0)
-            if matcher.is_error():
-                raise ConfigError(f"the answer schema cannot be compiled for constrained decoding: {matcher.get_error()}")
-            self.matchers.append(matcher)
+            self.matchers.append(tokenizer.matcher(_grammar_cache(json.dumps(schema), think_budget(max_new_tokens, think_chars))))
         self.prompt_len: int | None = None
         self.mask_ns = 0  # time spent computing and applying masks, for the benchmark
         self.steps = 0
         self.rows = [row for row, matcher in enumerate(self.matchers) if matcher is not None]
         # one bitmask for the whole generation: llguidance writes a row in place through its address
         self.bitmask = np.full((len(self.matchers), -(-tokenizer.vocab_size // 32)), -1, dtype=np.int32)
-        row_bytes = self.bitmask.shape[1] * 4
-        self._row_ptr = [self.bitmask.ctypes.data + row * row_bytes for row in range(len(self.matchers))]
-        self._row_bytes = row_bytes
+        self._row_bytes = self.bitmask.shape[1] * 4
+        self._live = [(row, self.matchers[row], self.bitmask[row], self.bitmask[row].ctypes.data) for row in self.rows]
+        self._scratch = np.empty(self.bitmask.shape[1], dtype=np.int32)
+        self._inverted = np.empty((len(self.rows), self.bitmask.shape[1]), dtype=np.int32)
 
     @property
     def active(self) -> bool:
         return any(m is not None for m in self.matchers)
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
+        """One decoding step: advance each row's matcher by its last token, write its mask, narrow it, mask the scores.
+
+        Kept to C calls on preallocated rows (no per-step arrays but the unpacked mask): the Python
+        around llguidance is what this step costs beyond the grammar itself (benchmarks/backends.py).
+        """
         start = time.perf_counter_ns()
-        width = int(input_ids.shape[1])
+        width = input_ids.shape[1]
         if self.prompt_len is None:
             self.prompt_len = width
-        generated = width - self.prompt_len
-        last = input_ids[:, -1].tolist() if generated > 0 else None
-        bitmask = self.bitmask
-        for row in self.rows:
-            matcher = self.matchers[row]
+            last = None
+        else:
+            last = input_ids[:, -1].tolist()
+        closing = self.max_new_tokens - (width - self.prompt_len) <= FINISH_MARGIN
+        for row, matcher, mask, address in self._live:
             if last is not None and not matcher.is_stopped() and not matcher.is_error():
                 matcher.consume_token(last[row])
-            if matcher.is_error() or matcher.is_stopped():
-                bitmask[row] = self.tok.eos_bits
+            if matcher.is_stopped() or matcher.is_error():
+                mask[:] = self.tok.eos_bits
                 continue
-            matcher.unsafe_compute_mask_ptr(self._row_ptr[row], self._row_bytes)
-            self._narrow(bitmask[row], self.max_new_tokens - generated)
+            matcher.unsafe_compute_mask_ptr(address, self._row_bytes)
+            self._narrow(mask, closing)
         if self.rows:
-            scores = apply_bitmask(scores, bitmask, self.rows)
+            scores = apply_bitmask(scores, self.bitmask, self.rows, self._inverted)
         self.mask_ns += time.perf_counter_ns() - start
         self.steps += 1
         return scores
 
-    def _narrow(self, mask: Any, left: int) -> None:
+    def _narrow(self, mask: Any, closing: bool) -> None:
         """Drop banned tokens; near the budget's end keep closers, else non-digits; with nothing legal left, only EOS."""
-        mask &= self.tok.unbanned_bits
-        if left <= FINISH_MARGIN:
+        np.bitwise_and(mask, self.tok.unbanned_bits, out=mask)
+        if closing:
+            narrowed = self._scratch
             for tier in (self.tok.closing_bits, self.tok.nonnumeric_bits):
-                narrowed = mask & tier
-                if narrowed.any():
+                np.bitwise_and(mask, tier, out=narrowed)
+                if np.count_nonzero(narrowed):  # count_nonzero: a tenth of ndarray.any()'s call cost on a short row
                     mask[:] = narrowed
                     break
-        if not mask.any():
+        if not np.count_nonzero(mask):
             mask[:] = self.tok.eos_bits
 
 
-def apply_bitmask(scores: Any, bitmask: Any, rows: list[int]) -> Any:
+def apply_bitmask(scores: Any, bitmask: Any, rows: list[int], inverted: Any = None) -> Any:
     """Set the logits of disallowed tokens to -inf, in place, in the constrained `rows` only.
 
     On CUDA this is `llguidance.torch.apply_token_bitmask_inplace` (a compiled
     kernel on the device). On CPU that kernel costs tens of seconds of
-    torch.compile per process, so the inverted packed words are unpacked into
-    bytes that are read as booleans (True: disallowed) and the scores masked in
-    place; free rows are never touched.
+    torch.compile per process, so the inverted packed words are unpacked by
+    numpy (a byte lookup, cheaper here than shifts on a torch tensor, measured in
+    benchmarks/backends.py) into bytes read as booleans (True: disallowed) and the
+    scores masked in place; free rows are never touched. `inverted` (rows x words
+    int32) is scratch space reused across steps.
     """
     import torch
 
     whole = len(rows) == scores.shape[0]
     packed = bitmask if whole and bitmask.shape[0] == len(rows) else bitmask[rows]
     sub = scores if whole else scores[rows]
-    if sub.device.type == "cuda":
+    if sub.is_cuda:
         from llguidance.torch import apply_token_bitmask_inplace
 
         sub = sub.contiguous()
         apply_token_bitmask_inplace(sub, torch.from_numpy(packed).to(sub.device, non_blocking=True))
     else:
-        vocab = int(sub.shape[-1])
+        vocab = sub.shape[-1]
         n = min(vocab, 32 * packed.shape[1])
-        banned = np.unpackbits((~packed).view(np.uint8), axis=1, count=n, bitorder="little").view(np.bool_)
+        inverted = np.invert(packed, out=inverted if inverted is not None and inverted.shape == packed.shape else None)
+        banned = torch.from_numpy(np.unpackbits(inverted.view(np.uint8), axis=1, count=n, bitorder="little").view(np.bool_))
         if n == vocab:
-            sub.masked_fill_(torch.from_numpy(banned), float("-inf"))
+            sub.masked_fill_(banned, -math.inf)
         else:
-            sub[:, :n].masked_fill_(torch.from_numpy(banned), float("-inf"))
-            sub[:, n:] = float("-inf")
+            sub[:, :n].masked_fill_(banned, -math.inf)
+            sub[:, n:] = -math.inf
     if not whole:
         scores[rows] = sub
     return scores

@@ -27,7 +27,8 @@ from evlf.core.hookspecs import hookimpl
 from evlf.plugins.backends.adapter import chat_messages, finish, generate_with_repair, reject_unknown
 from evlf.plugins.backends.constrained import GrammarLogitsProcessor, GrammarTokenizer, min_budget
 from evlf.plugins.backends.families import Family, family_of
-from evlf.plugins.backends.processors import fed_sizes, load_processor
+from evlf.plugins.backends.pixels import prepare_pixels
+from evlf.plugins.backends.processors import builds_mm_token_types, decode_rows, fed_sizes, load_processor, mm_token_types
 
 _DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16", "fp16": "float16"}
 _LOADED: dict[tuple[str, str, str], tuple[Any, Any]] = {}
@@ -170,8 +171,17 @@ class TransformersBackend(Backend):
         images = [_to_rgb(img) for r in requests for t in r.turns for img in t.images]
         kwargs: dict[str, Any] = {"text": texts, "padding": True, "return_tensors": "pt"}
         if images:
-            kwargs.update(images=images, input_data_format="channels_last")
+            ready = prepare_pixels(self.processor.image_processor, images)  # the batch's resize/normalise in a few numpy calls
+            if ready is None:
+                kwargs.update(images=images, input_data_format="channels_last")
+            else:
+                kwargs.update(images=ready[0], **ready[1])
+        types = builds_mm_token_types(self.processor)
+        if types:
+            kwargs["return_mm_token_type_ids"] = False  # built below for the whole batch at once
         inputs = self.processor(**kwargs)
+        if types:
+            inputs["mm_token_type_ids"] = mm_token_types(self.processor, inputs["input_ids"])
         sizes = fed_sizes(self.family, self.processor, inputs, len(images))
         per_request: list[list[tuple[int, int]]] = []
         offset = 0
@@ -237,7 +247,7 @@ class TransformersBackend(Backend):
         prompt_len = int(inputs["input_ids"].shape[1])
         rows = [_until_eos(tokens, self._eos_ids) for tokens in output[:, prompt_len:].cpu().tolist()]
         tokens_in = inputs["attention_mask"].sum(dim=1).tolist()
-        texts = self.processor.tokenizer.batch_decode(rows, skip_special_tokens=True)  # one call for the batch
+        texts = decode_rows(self.processor.tokenizer, rows)
         out = [
             finish(text, self._identity, tokens_in=int(n_in), tokens_out=len(tokens), latency_ms=latency, image_sizes=sizes[row])
             for row, (text, tokens, n_in) in enumerate(zip(texts, rows, tokens_in, strict=True))

@@ -37,6 +37,10 @@ SEED_PERCENTILE = 99.9  # a box pixel seeds the lesion when more unusual than th
 SEED_MIN_SCORE = 4.0  # ...and at least this many robust deviations from it,
 SEED_MIN_SHARE = 0.02  # ...in a blob of at least this share of the box
 GROW_LEVEL = 0.7  # growing adds pixels at least this unusual relative to the region's median
+#: A crop is segmented at most this many pixels on its long side and its mask scaled back (nearest). A box on a
+#: 1841x1955 chest radiograph makes a crop of ~1,500 px, where skimage's watershed took seconds per box; the lesion
+#: set's crops (images of 128-256 px) are below it and segment at full resolution.
+WORK_SIDE = 256
 
 
 class _Layout:
@@ -63,6 +67,19 @@ class _Layout:
         )
         self.box, self.band, self.core = local(box), local(grow(BAND)), local(core)
         self.shape = (self.crop[1] - self.crop[0], self.crop[3] - self.crop[2])
+
+    def scaled(self, shape: tuple[int, int]) -> _Layout:
+        """The same layout on the crop resized to `shape` (rows, columns)."""
+        fy, fx = shape[0] / self.shape[0], shape[1] / self.shape[1]
+
+        def span(s: slice, f: float, n: int) -> slice:
+            start = min(n - 1, int(s.start * f))
+            return slice(start, max(start + 1, min(n, round(s.stop * f))))
+
+        out = object.__new__(_Layout)
+        out.crop, out.shape = self.crop, shape
+        out.box, out.band, out.core = ((span(r, fy, shape[0]), span(c, fx, shape[1])) for r, c in (self.box, self.band, self.core))
+        return out
 
 
 def _grabcut(crop: np.ndarray, lay: _Layout) -> np.ndarray:
@@ -215,6 +232,20 @@ def _keep_lesion(mask: np.ndarray, lay: _Layout) -> np.ndarray:
     return binary_fill_holes(np.isin(parts, hit))
 
 
+def _segment_bounded(method: str, crop: np.ndarray, lay: _Layout) -> np.ndarray:
+    """The lesion mask on the crop, computed on a copy at most WORK_SIDE pixels long (area-averaged) and scaled back."""
+    scale = WORK_SIDE / max(lay.shape)
+    if scale >= 1.0:
+        return _keep_lesion(_SEGMENT[method](crop, lay), lay)
+    import cv2
+
+    shape = (max(1, round(lay.shape[0] * scale)), max(1, round(lay.shape[1] * scale)))
+    small = cv2.resize(np.ascontiguousarray(crop, dtype=np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+    small_lay = lay.scaled(shape)
+    mask = _keep_lesion(_SEGMENT[method](small, small_lay), small_lay)
+    return cv2.resize(mask.astype(np.uint8), (lay.shape[1], lay.shape[0]), interpolation=cv2.INTER_NEAREST).astype(bool)
+
+
 def _contrast(crop: np.ndarray, mask: np.ndarray) -> float:
     """How distinct the mask is from its surroundings: 1 - exp(-|mean difference| / pooled std)."""
     gray = crop.mean(axis=2) if crop.ndim == 3 else crop
@@ -243,7 +274,7 @@ class ClassicalRefiner(Refiner):
             lay = _Layout(box, image.height, image.width)
             r0, r1, c0, c1 = lay.crop
             crop = percentile_window(grid[r0:r1, c0:c1])
-            local = _keep_lesion(_SEGMENT[self.method](crop, lay), lay)
+            local = _segment_bounded(self.method, crop, lay)
             full = np.zeros((image.height, image.width), bool)
             full[r0:r1, c0:c1] = local
             out.append(refinement(box, full, _contrast(crop, local)))

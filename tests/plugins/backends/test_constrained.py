@@ -74,3 +74,18 @@ def test_packed_masks_follow_llguidance_layout_and_mask_only_constrained_rows():
     for row in (0, 2):
         assert torch.isinf(out[row][~torch.from_numpy(allowed[row])]).all()
         assert torch.equal(out[row][torch.from_numpy(allowed[row])], scores[row][torch.from_numpy(allowed[row])])
+
+
+def test_a_schema_is_compiled_once_per_tokenizer_and_each_request_gets_its_own_matcher(tiny_backend) -> None:
+    from evlf.core.answer import answer_json_schema
+    from evlf.plugins.backends.constrained import GrammarLogitsProcessor
+
+    tok = tiny_backend.grammar_tokenizer()
+    schema = answer_json_schema(["normal", "effusion"])
+    first, second = (GrammarLogitsProcessor(tok, [schema], 200) for _ in range(2))
+    assert sum(1 for g in tok._compiled if '"effusion"' in g) == 1  # one compiled template for the schema
+    a, b = first.matchers[0], second.matchers[0]
+    assert a is not b
+    start = tok.ll.tokenize_str("<think>")
+    assert a.consume_tokens(start) and not a.is_error()
+    assert b.validate_tokens(start) == len(start) > a.validate_tokens(start)  # the second still starts at the top: untouched by the first's tokens

@@ -31,6 +31,24 @@ def test_refined_box_is_the_tight_box_of_the_mask_in_original_pixels(kit) -> Non
     assert (m & mask).sum() / (m | mask).sum() > 0.8
 
 
+@pytest.mark.parametrize("method", ["auto", "grabcut"])
+def test_a_large_crop_is_segmented_at_bounded_resolution_and_its_mask_scaled_back(kit, monkeypatch, method: str) -> None:
+    import evlf.plugins.refiners.classical as classical
+
+    img, mask = kit.disc_image(1500, 1300, cy=700, cx=640, r=260, noise=10.0)  # a radiograph-sized lesion
+    image = kit.loaded(img)
+    truth = kit.truth_box(mask)
+    loose = Box(x0=330, y0=420, x1=960, y1=1010)
+    seen: list[tuple[int, ...]] = []
+    segment = classical._SEGMENT[method]
+    monkeypatch.setitem(classical._SEGMENT, method, lambda crop, lay: seen.append(crop.shape) or segment(crop, lay))
+    (r,) = ClassicalRefiner(method).refine(image, [loose])
+    assert seen and max(seen[0][:2]) == classical.WORK_SIDE  # segmented on the bounded copy, not on 1,500 px
+    m = r.mask.to_array()
+    assert m.shape == (1500, 1300) and r.box == kit.truth_box(m)
+    assert iou(r.box, truth) > 0.9 and (m & mask).sum() / (m | mask).sum() > 0.9
+
+
 @pytest.mark.parametrize("kind", ["uint16", "hu_int16", "rgb", "float_tall"])
 def test_grayscale_16bit_hu_and_colour_images(kit, kind: str) -> None:
     h, w = (180, 60) if kind == "float_tall" else (90, 120)
