@@ -34,6 +34,21 @@ def _overlay(image: np.ndarray, boxes: list[list[float]], colour: tuple[int, int
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
+def held_out_line() -> str:
+    """What the shipped demo model scores on the whole held-out split, from its training_result.json (one case is one case)."""
+    from evlf.plugins.backends.demo import DEMO_MODEL_DIR
+
+    result = DEMO_MODEL_DIR / "training_result.json"
+    runs = json.loads(result.read_text()).get("pipeline", {}).get("lesions-test", {}) if result.is_file() else {}
+    run = runs.get("full") or runs.get("direct")
+    if not run:
+        return "The demo model's held-out scores are not recorded in its model card."
+    return (f"On all {run['n_cases']} held-out cases (<code>{html.escape(run['command'])}</code>) the demo model names the "
+            f"lesion type right in {100 * run['accuracy']:.0f}% and its boxes reach mIoU {run['miou']:.2f} "
+            f"(Acc@0.5 {run['acc50']:.2f}); see its MODEL_CARD.md. This page shows one case, chosen by a fixed rule "
+            "(the first chest-radiograph lesion of the test split), not by how the model did on it.")
+
+
 def main(report_json: Path, report_html: Path, out: Path) -> int:
     from evlf.eval.lesions import BACKGROUNDS, _tight_box, make_sample
     from evlf.eval.metrics import case_box_ious
@@ -56,6 +71,7 @@ iframe{{width:100%;height:1400px;border:1px solid #ccc}}</style></head><body>
 <p class="note">This image is <b>not a real lesion</b>: case lesion-test-{index:05d} of evlf's synthetic lesion set
 (test split, seed 0, never seen in training) is a computer-drawn <b>{html.escape(sample.label)}</b> on a crop of a real
 chest radiograph ({html.escape(source)}). The demo model was trained on such images only. Not for clinical use.</p>
+<p>{held_out_line()}</p>
 <div class="row">
 <figure><img src="{_overlay(sample.image, truth, (0, 170, 0))}"><figcaption><b>Truth</b> (green): {html.escape(sample.label)},
 {len(truth)} box(es) {html.escape(json.dumps(truth))}</figcaption></figure>

@@ -81,11 +81,13 @@ offline machine runs the whole evlf pipeline with a trained model.
 - The tower writes what the head found as the EVLF reply itself, `<think>...</think><answer>{{json}}</answer>`
   (the type, each box's region in words, the boxes as 0-1 fractions with two decimals, the head's own type and
   centre confidences), in the decoder's own tokens: {(a['image_size'] // a['patch_size']) ** 2} image tokens, one text token each
-  (one-hot token + one-hot slot). The chat template puts the image last in the user turn, right before the reply.
+  (one-hot). The chat template puts the image last in the user turn, right before the reply.
   The decoder (Llama-style, {a['text_layers']} layers, width {a['text_hidden']}, no pretrained weights) starts as a transcriber:
   every head of its first layer attends the fixed distance back to the image token that holds the next reply token
-  (`evlf.training.lite0_vlm.copy_head_init`), the projector starts as its embedding table, and SFT then trains all of it.
-  Trained from a plain random start instead, it learned the template and the priors but not to copy.
+  (`evlf.training.lite0_vlm.copy_head_init`) and the projector starts as its embedding table. That circuit (embeddings,
+  which are also the output layer, the first layer's queries and keys, the projector: `COPY_CIRCUIT`) stays fixed in
+  SFT and GRPO, which train the rest. Trained from a plain random start instead, it learned the template and the
+  priors but not to copy; with the circuit left trainable, the first ten SFT steps undid it.
   So what the reply says is decided by the head, from the pixels; the reasoning is a template filled from the
   detection, not free reasoning, and the question's wording does not change the answer.
 - {r['sft']['params']:,} parameters saved (head, projector, decoder; the frozen trunk comes from the package); tokenizer: byte-level BPE fitted in-repo on the prompts and answers.
