@@ -61,8 +61,9 @@ def train_tower_head(train: Path, test: Path, arch: Lite0VlmConfig, seed: int, e
     torch.set_num_threads(THREADS)
     t = time.time()
     ip = image_processor(arch)
-    tr = cache_features(train, ip, flips=flips, cache=work / f"features-train-{arch.image_size}px-x{flips}.pt")
-    te = cache_features(test, ip, flips=1, cache=work / f"features-test-{arch.image_size}px.pt")
+    # cached per lesion set (its folder names seed and sizes), image size and flips
+    tr = cache_features(train, ip, flips=flips, cache=work / f"features-{train.parent.name}-train-{arch.image_size}px-x{flips}.pt")
+    te = cache_features(test, ip, flips=1, cache=work / f"features-{test.parent.name}-test-{arch.image_size}px.pt")
     cache_s = time.time() - t
     head, history = train_head(tr, epochs=epochs, seed=seed, width=arch.head_width)
     plain = torch.arange(0, len(tr.labels), flips)  # the unflipped views, in case order
@@ -146,7 +147,7 @@ def build(seed: int, work: Path, out: Path, n_train: int, sft_steps: int, grpo_s
     test = ensure_lesion_set("test", seed=seed, n_train=n_train, n_test=n_test)
     arch, sft_cfg, grpo_cfg = recipe(seed, sft_steps, grpo_steps, sft_lr)
     t = lap("data_s", t0)
-    head = cached_head(work / f"head-seed{seed}-e{head_epochs}-x{flips}.pt", lambda: train_tower_head(train, test, arch, seed, head_epochs, flips, work))
+    head = cached_head(work / f"head-{train.parent.name}-e{head_epochs}-x{flips}.pt", lambda: train_tower_head(train, test, arch, seed, head_epochs, flips, work))
     print("head held-out:", json.dumps(head["metrics"]["test"]), flush=True)
     if head.get("train_keys"):  # SFT and GRPO then skip the frozen trunk on these images
         MEMO.update(zip(head["train_keys"], head["train_found"], strict=True))
@@ -216,7 +217,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, default=Path("build/demo-model"))
     parser.add_argument("--out", type=Path, default=DEMO_DIR)
-    parser.add_argument("--n-train", type=int, default=2000)
+    parser.add_argument("--n-train", type=int, default=4000, help="Training cases (4000: held-out type 0.92 against 0.89 at 2000).")
     parser.add_argument("--n-test", type=int, default=200)
     parser.add_argument("--head-epochs", type=int, default=15)
     parser.add_argument("--flips", type=int, default=4, choices=(1, 2, 4))
