@@ -8,8 +8,9 @@ tower writes its whole detection (type, regions, boxes, the head's own
 confidences) as the EVLF reply text (evlf.core.answer_text), tokenised with the
 model's tokenizer, one token per image token (one-hot); the chat template puts
 the image last in the user turn, so the token to write next always sits a fixed
-distance back (evlf.training.lite0_vlm.copy_head_init starts the decoder so). The decoder learns to transcribe; what the reply says
-is decided by the head, from the pixels. The tower plugs into a stock
+distance back, and the decoder starts as a copier of that distance
+(evlf.training.lite0_vlm.copy_head_init). What the reply says is decided by the
+head, from the pixels. The tower plugs into a stock
 `LlavaForConditionalGeneration` through AutoConfig/AutoModel registration, so
 the transformers backend, TRL and `from_pretrained` load it unchanged.
 
@@ -20,7 +21,6 @@ The trunk's weights are not saved with the model: they come from the
 
 from __future__ import annotations
 
-import hashlib
 from functools import cached_property
 from typing import Any, NamedTuple
 
@@ -30,10 +30,12 @@ from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedMode
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from evlf.core.answer_text import answer_text, region_words, think_text
+from evlf.core.geometry import box_iou_matrix
+from evlf.core.hashing import array_digest
 
 LABELS = ("nodule", "mass", "cyst", "normal")
 MAX_BOXES = 2
-#: What the chat template writes after an assistant reply (evlf.training.tiny_vlm.CHAT_TEMPLATE).
+#: What the chat templates write after each turn (evlf.training.tiny_vlm, evlf.training.lite0_vlm).
 END_OF_TURN = "<|im_end|>\n"
 #: Lite0 stem + blocks 0..10: stride 16, 112 channels (the block the probes found best for boxes).
 TRUNK_BLOCKS = 11
@@ -139,14 +141,6 @@ def cell_boxes(dist: torch.Tensor) -> torch.Tensor:
     return torch.stack([cx - d[..., 0], cy - d[..., 1], cx + d[..., 2], cy + d[..., 3]], dim=-1).clamp(0, 1)
 
 
-def _iou(a: list[float], b: list[float]) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def decode(heat: torch.Tensor, dist: torch.Tensor, type_logits: torch.Tensor, second: float = 0.3) -> list[Detection]:
     """Per image: the type, and boxes at the strongest centre (plus a second, separate peak above `second`)."""
     boxes = cell_boxes(dist)
@@ -163,7 +157,7 @@ def decode(heat: torch.Tensor, dist: torch.Tensor, type_logits: torch.Tensor, se
             flat = boxes[i].reshape(-1, 4)
             for rank, (s, j) in enumerate(zip(top.tolist(), idx.tolist(), strict=True)):
                 box = flat[j].tolist()
-                if rank == 0 or (s > second and all(_iou(box, f) < 0.1 for f in found)):
+                if rank == 0 or (s > second and box_iou_matrix([box], found).max() < 0.1):
                     found.append(box)
                     scores.append(s)
                 if len(found) == MAX_BOXES:
@@ -174,12 +168,12 @@ def decode(heat: torch.Tensor, dist: torch.Tensor, type_logits: torch.Tensor, se
 
 #: pixel hash -> the head's decoded output: training fills it for images whose features it has already
 #: computed, so SFT and GRPO steps skip the trunk (it is frozen, so the answer cannot change). Empty at inference.
-MEMO: dict[bytes, Detection] = {}
+MEMO: dict[str, Detection] = {}
 
 
-def pixel_key(pixels: torch.Tensor) -> bytes:
+def pixel_key(pixels: torch.Tensor) -> str:
     """A digest of one image's normalised pixel tensor."""
-    return hashlib.sha1(pixels.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()).digest()
+    return array_digest(pixels.detach().to("cpu", torch.float32).numpy())
 
 
 class Lite0VisionModel(PreTrainedModel):

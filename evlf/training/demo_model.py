@@ -66,15 +66,15 @@ def train_tower_head(train: Path, test: Path, arch: Lite0VlmConfig, seed: int, e
     te = cache_features(test, ip, flips=1, cache=work / f"features-{test.parent.name}-test-{arch.image_size}px.pt")
     cache_s = time.time() - t
     head, history = train_head(tr, epochs=epochs, seed=seed, width=arch.head_width)
-    plain = torch.arange(0, len(tr.labels), flips)  # the unflipped views, in case order
-    found = predict(head, tr.feats[plain], arch.second_box_threshold)
+    plain = _subset(tr, torch.arange(0, len(tr.labels), flips))  # the unflipped views, in case order
+    found = predict(head, plain.feats, arch.second_box_threshold)
     return {
         "state": head.state_dict(),
         "train_found": found,
-        "train_ids": [tr.ids[i] for i in plain.tolist()],
-        "train_keys": [tr.keys[i] for i in plain.tolist()] if tr.keys else [],
+        "train_ids": plain.ids,
+        "train_keys": plain.keys,
         "metrics": {"test": head_metrics(predict(head, te.feats, arch.second_box_threshold), te),
-                    "train": head_metrics(predict(head, tr.feats[plain], arch.second_box_threshold), _subset(tr, plain))},
+                    "train": head_metrics(found, plain)},
         "history": history,
         "settings": {"epochs": epochs, "flips": flips, "feature_cache_s": cache_s, "train_s": time.time() - t - cache_s},
     }
@@ -127,7 +127,7 @@ def build(seed: int, work: Path, out: Path, n_train: int, sft_steps: int, grpo_s
     from evlf.eval.lesions import ensure_lesion_set
     from evlf.models.lite0_vision import MEMO, transcript
     from evlf.training.evaluate import evaluate_model
-    from evlf.training.examples import answer_corpus, build_examples
+    from evlf.training.examples import answer_corpus, build_examples, with_completions
     from evlf.training.grpo import run_grpo
     from evlf.training.lite0_vlm import build_lite0_vlm
     from evlf.training.model_card import model_card
@@ -155,7 +155,7 @@ def build(seed: int, work: Path, out: Path, n_train: int, sft_steps: int, grpo_s
     replies = {case_id: transcript(found) for case_id, found in zip(head["train_ids"], head["train_found"], strict=True)}
     (work / "sft.json").write_text(sft_cfg.model_dump_json(indent=1))
     (work / "grpo.json").write_text(grpo_cfg.model_dump_json(indent=1))
-    examples = [ex.model_copy(update={"completion": replies[ex.id]}) for ex in build_examples(train, prompts="pipeline")]
+    examples = with_completions(build_examples(train, prompts="pipeline"), replies, train)
     base = build_lite0_vlm(work / "base", answer_corpus(examples), head["state"], arch, seed=seed)
     t = lap("base_s", t)
     sft = run_sft(train, base, work / "sft", sft_cfg, completions=replies)

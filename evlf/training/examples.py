@@ -11,7 +11,7 @@ functions as keyword arguments.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +142,14 @@ def build_examples(
             )
         )
     return out
+
+
+def with_completions(examples: Sequence[ChatExample], completions: Mapping[str, str], source: Path) -> list[ChatExample]:
+    """The examples with each target replaced by `completions[case id]`; a case without one is refused, naming `source`."""
+    missing = [ex.id for ex in examples if ex.id not in completions]
+    if missing:
+        raise InputError(source, f"no completion given for case {missing[0]!r} ({len(missing)} in all)")
+    return [ex.model_copy(update={"completion": completions[ex.id]}) for ex in examples]
 
 
 def prompt_messages(system: str, user: str, n_images: int) -> list[dict[str, Any]]:

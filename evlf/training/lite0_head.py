@@ -31,7 +31,7 @@ class Cached:
     labels: torch.Tensor  # (N,)
     boxes: list[list[list[float]]]  # unit boxes per item
     ids: list[str]
-    keys: list[bytes] = field(default_factory=list)  # pixel digests (evlf.models.lite0_vision.pixel_key)
+    keys: list[str] = field(default_factory=list)  # pixel digests (evlf.models.lite0_vision.pixel_key)
 
 
 def _flip_boxes(boxes: list[list[float]], horizontal: bool, vertical: bool) -> list[list[float]]:
@@ -45,7 +45,7 @@ def _flip_boxes(boxes: list[list[float]], horizontal: bool, vertical: bool) -> l
     return out
 
 
-def _features(image_processor: Any, items: list[tuple[str, bool, bool]], batch: int = 32) -> tuple[torch.Tensor, list[bytes]]:
+def _features(image_processor: Any, items: list[tuple[str, bool, bool]], batch: int = 32) -> tuple[torch.Tensor, list[str]]:
     """Trunk features (float16) of images given as (path, flip left-right, flip top-bottom), one CPU thread."""
     from PIL import Image
 

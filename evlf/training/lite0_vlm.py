@@ -1,8 +1,8 @@
 """The demo VLM: a stock LlavaForConditionalGeneration whose vision tower is the Lite0 detector (evlf.models.lite0_vision).
 
 The tower writes its detection as the reply's own tokens, one per image token;
-a small Llama-style decoder, trained from scratch with a tokenizer fitted on
-the prompts and answers, learns to transcribe them. Its chat template puts each
+a small Llama-style decoder with a tokenizer fitted on the prompts and
+answers starts as a copier of them (copy_head_init) and is trained from there. Its chat template puts each
 image after the turn's text, so the image tokens end right before the assistant
 turn and the token to copy next is always the same distance back. The projector
 starts as the decoder's own embedding table (each image token begins as the
@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from evlf.training.tiny_vlm import llava_model, train_tokenizer
+from evlf.training.tiny_vlm import llava_model, pil_image_processor, save_llava, train_tokenizer
 
 LITE0_MEAN = [127 / 255] * 3
 LITE0_STD = [128 / 255] * 3
@@ -67,7 +67,9 @@ def reply_offset(tokenizer: Any, n_image_tokens: int) -> int:
 
     The image tokens end the user turn; then come the turn's end and the assistant header, then the reply.
     """
-    header = len(tokenizer("<|im_end|>\n<|im_start|>assistant\n", add_special_tokens=False).input_ids)
+    from evlf.models.lite0_vision import END_OF_TURN
+
+    header = len(tokenizer(END_OF_TURN + "<|im_start|>assistant\n", add_special_tokens=False).input_ids)
     return n_image_tokens + header - 1
 
 
@@ -83,7 +85,7 @@ def copy_head_init(model: Any, offset: int, strength: float = 10.0, gain: float 
     `embedding_std`: at the usual 0.02 the copied token led the others by about 0.6 logits, and SFT's first
     steps learned the token frequencies over it and undid the copy. Every embedding gets the same norm: where
     norms differed by a few percent, so did the scores, by as much as the gap between neighbouring positions,
-    and the head read the token beside the right one. SFT then trains every weight.
+    and the head read the token beside the right one. SFT and GRPO keep this circuit fixed (COPY_CIRCUIT).
     """
     import math
 
@@ -129,22 +131,12 @@ def embedding_projector(model: Any) -> None:
 
 
 def image_processor(cfg: Lite0VlmConfig) -> Any:
-    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
-
-    return CLIPImageProcessorPil(
-        size={"height": cfg.image_size, "width": cfg.image_size},
-        crop_size={"height": cfg.image_size, "width": cfg.image_size},
-        do_center_crop=False,
-        do_resize=True,
-        image_mean=LITE0_MEAN,
-        image_std=LITE0_STD,
-    )
+    return pil_image_processor(cfg.image_size, LITE0_MEAN, LITE0_STD)
 
 
 def build_lite0_vlm(out_dir: Path, corpus: Iterable[str], head_state: dict[str, Any], cfg: Lite0VlmConfig, seed: int = 0) -> Path:
     """A LLaVA model with the trained head in its tower and a fresh decoder, saved with its processor."""
     import torch
-    from transformers import LlavaProcessor
 
     from evlf.models.lite0_vision import Lite0VisionConfig
 
@@ -160,16 +152,4 @@ def build_lite0_vlm(out_dir: Path, corpus: Iterable[str], head_state: dict[str, 
         p.requires_grad_(False)
     copy_head_init(model, reply_offset(tokenizer, vision.n_tokens))
     embedding_projector(model)  # after: the projector copies the embeddings with their shared coordinate
-    processor = LlavaProcessor(
-        image_processor=image_processor(cfg),
-        tokenizer=tokenizer,
-        patch_size=cfg.patch_size,
-        vision_feature_select_strategy="full",
-        chat_template=IMAGES_LAST_TEMPLATE,
-        num_additional_image_tokens=0,
-    )
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir)
-    processor.save_pretrained(out_dir)
-    return out_dir
+    return save_llava(out_dir, model, tokenizer, image_processor(cfg), cfg.patch_size, "full", IMAGES_LAST_TEMPLATE)

@@ -8,7 +8,7 @@ from typing import Any
 
 from evlf.core.errors import InputError
 from evlf.training.config import SftSettings
-from evlf.training.examples import build_examples, to_dataset
+from evlf.training.examples import build_examples, to_dataset, with_completions
 from evlf.training.stage import common_args, finish, last_checkpoint, load_base, rich_progress_callback
 
 
@@ -31,10 +31,7 @@ def run_sft(dataset: str | Path, base_dir: str | Path, out_dir: str | Path, sett
     if settings.max_cases:
         examples = examples[: settings.max_cases]
     if completions is not None:
-        missing = [ex.id for ex in examples if ex.id not in completions]
-        if missing:
-            raise InputError(Path(dataset), f"no completion given for case {missing[0]!r} ({len(missing)} in all)")
-        examples = [ex.model_copy(update={"completion": completions[ex.id]}) for ex in examples]
+        examples = with_completions(examples, completions, Path(dataset))
     train = to_dataset(examples, flips=settings.flips, codec_for=base.codec_for)
     args = SFTConfig(
         **common_args(settings, out_dir),

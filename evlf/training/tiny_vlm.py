@@ -94,7 +94,6 @@ def train_tokenizer(corpus: Iterable[str], vocab_size: int, merge_across_spaces:
     return fast
 
 
-
 def llava_model(vision: Any, tokenizer: Any, cfg: Any, select_strategy: str) -> Any:
     """A stock LlavaForConditionalGeneration: `vision` plus a small Llama decoder sized by `cfg` (its text_* fields)."""
     from transformers import LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
@@ -125,11 +124,11 @@ def llava_model(vision: Any, tokenizer: Any, cfg: Any, select_strategy: str) -> 
         setattr(model.generation_config, key, getattr(tokenizer, key))
     return model
 
+
 def build_tiny_vlm(out_dir: Path, corpus: Iterable[str], config: TinyVlmConfig | None = None, seed: int = 0) -> Path:
     """Build a randomly initialised LLaVA-style model + processor and save them as a model directory."""
     import torch
-    from transformers import CLIPVisionConfig, LlavaProcessor
-    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+    from transformers import CLIPVisionConfig
 
     cfg = config or TinyVlmConfig()
     torch.manual_seed(seed)
@@ -144,19 +143,33 @@ def build_tiny_vlm(out_dir: Path, corpus: Iterable[str], config: TinyVlmConfig |
         projection_dim=cfg.vision_hidden,
     )
     model = llava_model(vision, tokenizer, cfg, "default")
-    image_processor = CLIPImageProcessorPil(
-        size={"height": cfg.image_size, "width": cfg.image_size},
-        crop_size={"height": cfg.image_size, "width": cfg.image_size},
-        do_center_crop=False,
-        do_resize=True,
-    )
+    return save_llava(out_dir, model, tokenizer, pil_image_processor(cfg.image_size), cfg.patch_size, "default", CHAT_TEMPLATE)
+
+
+def pil_image_processor(size: int, mean: list[float] | None = None, std: list[float] | None = None) -> Any:
+    """A CLIP-style PIL image processor resizing to `size` x `size`, no crop (CLIP's mean and std unless given)."""
+    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+
+    norm = {k: v for k, v in (("image_mean", mean), ("image_std", std)) if v is not None}
+    return CLIPImageProcessorPil(size={"height": size, "width": size}, crop_size={"height": size, "width": size},
+                                 do_center_crop=False, do_resize=True, **norm)
+
+
+def save_llava(out_dir: Path, model: Any, tokenizer: Any, image_processor: Any, patch_size: int, select_strategy: str,
+               chat_template: str) -> Path:
+    """Save a LLaVA model with its LlavaProcessor as a model directory.
+
+    "default" drops the tower's CLS token ("full" keeps every token), so the processor counts one extra image token.
+    """
+    from transformers import LlavaProcessor
+
     processor = LlavaProcessor(
         image_processor=image_processor,
         tokenizer=tokenizer,
-        patch_size=cfg.patch_size,
-        vision_feature_select_strategy="default",
-        chat_template=CHAT_TEMPLATE,
-        num_additional_image_tokens=1,
+        patch_size=patch_size,
+        vision_feature_select_strategy=select_strategy,
+        chat_template=chat_template,
+        num_additional_image_tokens=1 if select_strategy == "default" else 0,
     )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
