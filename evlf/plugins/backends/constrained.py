@@ -31,6 +31,7 @@ from evlf.core.errors import ConfigError
 THINK_MAX_CHARS = 256
 FINISH_MARGIN = 160  # tokens left at which the decoder starts closing what is open
 MIN_CONSTRAINED_TOKENS = 128  # a minimal reply (every key, empty lists) fits, one byte a token
+DISALLOWED_CACHE_BYTES = 64 << 20  # per tokenizer and device: about 440 masks at Qwen2's 151,936 tokens
 _CLOSERS = ('"', "]", "}", "<")
 _NUMBER_CHARS = "0123456789.eE+-"
 
@@ -105,6 +106,25 @@ class GrammarTokenizer:
         self.nonnumeric_bits = pack_tokens(self.nonnumeric)
         self.eos_bits = pack_tokens(eos)
         self._compiled: dict[str, Any] = {}
+        self._disallowed: dict[tuple[int, str], dict[tuple[bytes, bool], Any]] = {}
+
+    def disallowed_cache(self, vocab: int, device: Any) -> dict[tuple[bytes, bool], Any]:
+        """(grammar's packed mask, closing phase) -> the tokens to ban, for scores of this width on this device.
+
+        Why: a grammar's masks repeat (a third of the steps of a first reply are
+        new, none of a second reply to the same schema), and a step that only
+        looks up its mask skips the narrowing and the unpacking, which right
+        after the model's forward pass run with cold caches and cost several
+        times what they cost alone (benchmarks/backends.py). Bounded to about
+        DISALLOWED_CACHE_BYTES of masks.
+        """
+        cache = self._disallowed.setdefault((vocab, str(device)), {})
+        if len(cache) * vocab >= DISALLOWED_CACHE_BYTES:
+            cache.clear()
+        return cache
+
+    def clear_disallowed_cache(self) -> None:
+        self._disallowed.clear()
 
     def matcher(self, grammar: str) -> Any:
         """A fresh matcher for `grammar`: compiled once per tokenizer (about 1.3 ms), then deep-copied (microseconds)."""
@@ -185,38 +205,54 @@ class GrammarLogitsProcessor:
         # one bitmask for the whole generation: llguidance writes a row in place through its address
         self.bitmask = np.full((len(self.matchers), -(-tokenizer.vocab_size // 32)), -1, dtype=np.int32)
         self._row_bytes = self.bitmask.shape[1] * 4
-        self._live = [(row, self.matchers[row], self.bitmask[row], self.bitmask[row].ctypes.data) for row in self.rows]
+        # rows still inside their grammar: (row, matcher, mask row, its address, its bytes); a finished row bans all but EOS
+        self._live = [(row, self.matchers[row], self.bitmask[row], self.bitmask[row].ctypes.data, memoryview(self.bitmask[row]))
+                      for row in self.rows]
+        self._finished: set[int] = set()
+        self._cache: dict[tuple[bytes, bool], Any] = {}  # the tokenizer's, once the first step shows the scores' width and device
         self._scratch = np.empty(self.bitmask.shape[1], dtype=np.int32)
-        self._inverted = np.empty((len(self.rows), self.bitmask.shape[1]), dtype=np.int32)
 
     @property
     def active(self) -> bool:
         return any(m is not None for m in self.matchers)
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
-        """One decoding step: advance each row's matcher by its last token, write its mask, narrow it, mask the scores.
+        """One decoding step: advance each row's matcher by its last token, get its mask, ban what it disallows.
 
-        Kept to C calls on preallocated rows (no per-step arrays but the unpacked mask): the Python
-        around llguidance is what this step costs beyond the grammar itself (benchmarks/backends.py).
+        A mask seen before (per tokenizer) is a dictionary lookup; only a new one
+        is narrowed and unpacked. The rest is kept to a few C calls: the Python
+        around llguidance is what this step costs beyond the grammar itself
+        (benchmarks/backends.py).
         """
         start = time.perf_counter_ns()
         width = input_ids.shape[1]
         if self.prompt_len is None:
             self.prompt_len = width
             last = None
+            self._cache = self.tok.disallowed_cache(int(scores.shape[-1]), scores.device)
         else:
-            last = input_ids[:, -1].tolist()
+            last = input_ids.select(1, -1).tolist()
         closing = self.max_new_tokens - (width - self.prompt_len) <= FINISH_MARGIN
-        for row, matcher, mask, address in self._live:
-            if last is not None and not matcher.is_stopped() and not matcher.is_error():
-                matcher.consume_token(last[row])
-            if matcher.is_stopped() or matcher.is_error():
-                mask[:] = self.tok.eos_bits
+        cache = self._cache
+        banned: dict[int, Any] = {}
+        for row, matcher, mask, address, raw in self._live:
+            if last is not None and not matcher.consume_token(last[row]) or matcher.is_stopped():
+                self._finished.add(row)  # stopped, or the token broke the grammar (also "stopped"): only EOS from here on
                 continue
             matcher.unsafe_compute_mask_ptr(address, self._row_bytes)
-            self._narrow(mask, closing)
-        if self.rows:
-            scores = apply_bitmask(scores, self.bitmask, self.rows, self._inverted)
+            key = (bytes(raw), closing)
+            tokens = cache.get(key)
+            if tokens is None:
+                self._narrow(mask, closing)
+                tokens = cache[key] = disallowed_tokens(mask, scores.shape[-1], scores.device)
+            banned[row] = tokens
+        if self._finished:
+            self._live = [entry for entry in self._live if entry[0] not in self._finished]
+            eos_only = cache.get((b"", False))
+            if eos_only is None:
+                eos_only = cache[(b"", False)] = disallowed_tokens(self.tok.eos_bits, scores.shape[-1], scores.device)
+            banned.update(dict.fromkeys(self._finished, eos_only))
+        ban_rows(scores, banned)
         self.mask_ns += time.perf_counter_ns() - start
         self.steps += 1
         return scores
@@ -235,37 +271,35 @@ class GrammarLogitsProcessor:
             mask[:] = self.tok.eos_bits
 
 
-def apply_bitmask(scores: Any, bitmask: Any, rows: list[int], inverted: Any = None) -> Any:
-    """Set the logits of disallowed tokens to -inf, in place, in the constrained `rows` only.
+#: each byte of a packed mask as its 8 tokens, True where the bit is clear (the token is disallowed), low bit first
+_DISALLOWED_BY_BYTE = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little") == 0
 
-    On CUDA this is `llguidance.torch.apply_token_bitmask_inplace` (a compiled
-    kernel on the device). On CPU that kernel costs tens of seconds of
-    torch.compile per process, so the inverted packed words are unpacked by
-    numpy (a byte lookup, cheaper here than shifts on a torch tensor, measured in
-    benchmarks/backends.py) into bytes read as booleans (True: disallowed) and the
-    scores masked in place; free rows are never touched. `inverted` (rows x words
-    int32) is scratch space reused across steps.
-    """
+
+def disallowed_tokens(packed: Any, vocab: int, device: Any = "cpu") -> Any:
+    """A (1, vocab) boolean tensor, True where the packed mask row disallows the token (and past its width)."""
     import torch
 
-    whole = len(rows) == scores.shape[0]
-    packed = bitmask if whole and bitmask.shape[0] == len(rows) else bitmask[rows]
-    sub = scores if whole else scores[rows]
-    if sub.is_cuda:
-        from llguidance.torch import apply_token_bitmask_inplace
+    banned = np.take(_DISALLOWED_BY_BYTE, np.ascontiguousarray(packed).view(np.uint8), axis=0).reshape(1, -1)
+    if banned.shape[1] < vocab:  # the model's head is wider than the tokenizer: the extra columns are never allowed
+        banned = np.pad(banned, ((0, 0), (0, vocab - banned.shape[1])), constant_values=True)
+    tokens = torch.from_numpy(banned[:, :vocab])
+    return tokens if str(device) == "cpu" else tokens.to(device)
 
-        sub = sub.contiguous()
-        apply_token_bitmask_inplace(sub, torch.from_numpy(packed).to(sub.device, non_blocking=True))
-    else:
-        vocab = sub.shape[-1]
-        n = min(vocab, 32 * packed.shape[1])
-        inverted = np.invert(packed, out=inverted if inverted is not None and inverted.shape == packed.shape else None)
-        banned = torch.from_numpy(np.unpackbits(inverted.view(np.uint8), axis=1, count=n, bitorder="little").view(np.bool_))
-        if n == vocab:
-            sub.masked_fill_(banned, -math.inf)
-        else:
-            sub[:, :n].masked_fill_(banned, -math.inf)
-            sub[:, n:] = -math.inf
-    if not whole:
-        scores[rows] = sub
+
+def ban_rows(scores: Any, banned: dict[int, Any]) -> Any:
+    """Set each listed row's disallowed logits to -inf, in place, in one masked fill where every row is listed."""
+    import torch
+
+    if not banned:
+        return scores
+    if len(banned) == scores.shape[0]:
+        mask = banned[0] if len(banned) == 1 else torch.cat([banned[row] for row in range(scores.shape[0])])
+        return scores.masked_fill_(mask, -math.inf)
+    for row, tokens in banned.items():  # free rows are never touched
+        scores[row].masked_fill_(tokens[0], -math.inf)
     return scores
+
+
+def apply_bitmask(scores: Any, bitmask: Any, rows: list[int]) -> Any:
+    """Set the logits of tokens that `bitmask` (llguidance's packed rows) disallows to -inf, in the `rows` listed only."""
+    return ban_rows(scores, {row: disallowed_tokens(bitmask[row], scores.shape[-1], scores.device) for row in rows})

@@ -67,3 +67,43 @@ def test_constrained_rows_reuse_one_mask_across_steps(tiny_backend) -> None:
     constrained, free = tiny_backend.generate(requests), tiny_backend.generate([requests[1]])
     assert constrained[0].answer is not None and constrained[2].answer is not None
     assert constrained[1].text == free[0].text  # the free row in a mixed batch decodes as it does alone
+
+
+def test_a_mask_seen_before_is_looked_up_and_decodes_the_same(tiny_backend) -> None:
+    from evlf.core.answer import answer_json_schema
+    from evlf.core.backends.base import GenerationRequest, Turn
+    from evlf.plugins.backends import constrained
+
+    schema = answer_json_schema(["normal", "nodule"])
+    request = GenerationRequest(turns=[Turn(role="user", text="Describe.", images=[np.full((32, 32, 3), 90, np.uint8)])],
+                                max_new_tokens=200, json_schema=schema)
+    grammar_tok = tiny_backend.grammar_tokenizer()
+    grammar_tok.clear_disallowed_cache()
+    misses = []
+    real = constrained.disallowed_tokens
+
+    def counted(*args, **kwargs):
+        misses.append(1)
+        return real(*args, **kwargs)
+
+    constrained.disallowed_tokens = counted
+    try:
+        first = tiny_backend.generate([request])[0]
+        first_misses = len(misses)
+        second = tiny_backend.generate([request])[0]
+    finally:
+        constrained.disallowed_tokens = real
+    assert first.answer is not None and second.text == first.text
+    assert 0 < first_misses < first.tokens_out  # masks repeat inside one reply
+    assert len(misses) == first_misses  # and a second reply to the schema computes none
+
+
+def test_the_mask_cache_is_bounded(monkeypatch) -> None:
+    from evlf.plugins.backends import constrained
+
+    tok = constrained.GrammarTokenizer.__new__(constrained.GrammarTokenizer)
+    tok._disallowed = {}
+    monkeypatch.setattr(constrained, "DISALLOWED_CACHE_BYTES", 10 * 100)
+    cache = tok.disallowed_cache(100, "cpu")
+    cache.update({(bytes([i]), False): None for i in range(10)})
+    assert tok.disallowed_cache(100, "cpu") == {}  # full: emptied before the next generation uses it
