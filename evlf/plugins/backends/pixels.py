@@ -58,8 +58,11 @@ def _value_table(processor: Any) -> np.ndarray:
     return np.broadcast_to((values - mean) / std, (256, 3))  # a scalar mean/std serves all three channels
 
 
-def prepare_pixels(processor: Any, images: list[np.ndarray]) -> tuple[list[np.ndarray], dict[str, Any]] | None:
-    """Channels-first float32 images, resized, rescaled and normalised as `processor` would, and the kwargs that skip those steps.
+PixelGroups = list[tuple[list[int], np.ndarray]]
+
+
+def pixel_groups(processor: Any, images: list[np.ndarray]) -> PixelGroups | None:
+    """The images resized, rescaled and normalised as `processor` would, as (indices, N x 3 x H x W float32) per size.
 
     `images` are HxWx3 uint8 arrays. None when the processor does more than
     those steps (or is configured to skip them): then it runs as usual.
@@ -78,15 +81,33 @@ def prepare_pixels(processor: Any, images: list[np.ndarray]) -> tuple[list[np.nd
         else:  # the processor's own call: transformers.image_transforms.resize
             resized.append(np.asarray(Image.fromarray(image).resize((width, height), resample=resample, reducing_gap=None)))
     table = np.ascontiguousarray(_value_table(processor).T)  # channel x value
-    out: list[np.ndarray | None] = [None] * len(images)
     by_shape: dict[tuple[int, ...], list[int]] = {}
     for i, image in enumerate(resized):
         by_shape.setdefault(image.shape, []).append(i)
+    groups: PixelGroups = []
     for indices in by_shape.values():
         batch = np.stack([resized[i] for i in indices])
         pixels = np.empty((len(indices), 3, *batch.shape[1:3]), dtype=np.float32)
         for c in range(3):  # one lookup per channel, written channels-first (a third of a fancy-indexed gather's time)
             np.take(table[c], batch[..., c], out=pixels[:, c])
-        for j, i in enumerate(indices):
-            out[i] = pixels[j]
-    return [p for p in out if p is not None], {**SKIPPED_STEPS, "input_data_format": "channels_first"}
+        groups.append((indices, pixels))
+    return groups
+
+
+def split_groups(groups: PixelGroups) -> list[np.ndarray]:
+    """The grouped images back in their order, one channels-first array each."""
+    out: dict[int, np.ndarray] = {}
+    for indices, pixels in groups:
+        out.update(zip(indices, pixels, strict=True))
+    return [out[i] for i in range(len(out))]
+
+
+def prepare_pixels(processor: Any, images: list[np.ndarray]) -> tuple[list[np.ndarray], dict[str, Any]] | None:
+    """Channels-first float32 images, resized, rescaled and normalised as `processor` would, and the kwargs that skip those steps.
+
+    None when the processor does more than those steps: then it runs as usual.
+    """
+    groups = pixel_groups(processor, images)
+    if groups is None:
+        return None
+    return split_groups(groups), {**SKIPPED_STEPS, "input_data_format": "channels_first"}

@@ -27,7 +27,8 @@ from evlf.core.hookspecs import hookimpl
 from evlf.plugins.backends.adapter import chat_messages, finish, generate_with_repair, reject_unknown
 from evlf.plugins.backends.constrained import GrammarLogitsProcessor, GrammarTokenizer, min_budget
 from evlf.plugins.backends.families import Family, family_of
-from evlf.plugins.backends.pixels import prepare_pixels
+from evlf.plugins.backends.pixels import SKIPPED_STEPS, pixel_groups, split_groups
+from evlf.plugins.backends.qwen_batch import qwen_inputs
 from evlf.plugins.backends.processors import builds_mm_token_types, decode_rows, fed_sizes, load_processor, mm_token_types
 
 _DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16", "fp16": "float16"}
@@ -170,16 +171,20 @@ class TransformersBackend(Backend):
         texts = [self._prompt(chat_messages(r, _image_placeholder, plain_text=False)) for r in requests]
         images = [_to_rgb(img) for r in requests for t in r.turns for img in t.images]
         kwargs: dict[str, Any] = {"text": texts, "padding": True, "return_tensors": "pt"}
+        inputs = None
         if images:
-            ready = prepare_pixels(self.processor.image_processor, images)  # the batch's resize/normalise in a few numpy calls
-            if ready is None:
+            groups = pixel_groups(self.processor.image_processor, images)  # the batch's resize/normalise in a few numpy calls
+            if groups is None:
                 kwargs.update(images=images, input_data_format="channels_last")
             else:
-                kwargs.update(images=ready[0], **ready[1])
+                inputs = qwen_inputs(self.processor, texts, groups)  # Qwen2-VL: the rest of its processor, batched
+                if inputs is None:
+                    kwargs.update(images=split_groups(groups), **SKIPPED_STEPS, input_data_format="channels_first")
         types = builds_mm_token_types(self.processor)
         if types:
             kwargs["return_mm_token_type_ids"] = False  # built below for the whole batch at once
-        inputs = self.processor(**kwargs)
+        if inputs is None:
+            inputs = self.processor(**kwargs)
         if types:
             inputs["mm_token_type_ids"] = mm_token_types(self.processor, inputs["input_ids"])
         sizes = fed_sizes(self.family, self.processor, inputs, len(images))

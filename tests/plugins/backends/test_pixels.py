@@ -9,12 +9,15 @@ from evlf.core.backends.base import GenerationRequest, Turn
 
 
 def _requests(rng: np.random.Generator, n: int) -> list[GenerationRequest]:
-    """Mixed sizes, one repeated size (a group) and one image already at the processor's size."""
+    """Mixed sizes, one repeated size (a group), one image already at the processor's size, a size that comes back
+    later in the batch (a group whose images are not next to each other) and a request with two images."""
     shapes = [(40 + 7 * i, 64 - 3 * i) for i in range(n - 2)] + [(64, 64), (56, 56)]
-    return [
+    requests = [
         GenerationRequest(turns=[Turn(role="user", text=f"Describe {i}.", images=[rng.integers(0, 256, (*shape, 3), dtype=np.uint8)])], max_new_tokens=8)
         for i, shape in enumerate(shapes)
     ]
+    two = [rng.integers(0, 256, (*shape, 3), dtype=np.uint8) for shape in (shapes[0], (30, 90))]
+    return requests + [GenerationRequest(turns=[Turn(role="user", text="Compare.", images=two)], max_new_tokens=8)]
 
 
 @pytest.mark.parametrize("family", ["qwen2_vl", "llava", "idefics3"])
@@ -22,16 +25,20 @@ def test_prepared_inputs_equal_the_processors_own(family: str, tiny_dir) -> None
     import torch
 
     from evlf.plugins.backends.adapter import chat_messages
-    from evlf.plugins.backends.pixels import prepare_pixels
+    from evlf.plugins.backends.pixels import pixel_groups, prepare_pixels
+    from evlf.plugins.backends.qwen_batch import qwen_inputs
     from evlf.plugins.backends.tiny import TinyBackend
     from evlf.plugins.backends.transformers_backend import _image_placeholder
 
     backend = TinyBackend(family, cache_dir=str(tiny_dir(family).parent))
     requests = _requests(np.random.default_rng(3), 6)
-    images = [t.images[0] for r in requests for t in r.turns]
+    images = [image for r in requests for t in r.turns for image in t.images]
     fast = prepare_pixels(backend.processor.image_processor, images)
     assert (fast is None) == (family == "idefics3")  # image splitting: the processor keeps its own path
     texts = [backend._prompt(chat_messages(r, _image_placeholder, plain_text=False)) for r in requests]
+    groups = pixel_groups(backend.processor.image_processor, images)
+    assert (groups is not None and qwen_inputs(backend.processor, texts, groups) is not None) == (family == "qwen2_vl")
+    assert qwen_inputs(backend.processor, texts[:-1], groups) is None  # placeholders and images that do not pair up
     own = backend.processor(text=texts, images=images, padding=True, return_tensors="pt", input_data_format="channels_last")
     prepared, _ = backend.prepare(requests)
     assert set(prepared.keys()) == set(own.keys())
