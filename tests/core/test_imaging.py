@@ -168,3 +168,18 @@ def test_dicom_without_image(tmp_path):
     ds.Modality = "SR"
     ds.save_as(tmp_path / "sr.dcm", enforce_file_format=True)
     expect_error(tmp_path / "sr.dcm", "holds no image")
+
+
+def test_windowing_a_large_integer_image_through_a_table_is_exact() -> None:
+    from evlf.core.imaging.render import TABLE_MIN_SAMPLES, _linear_window, by_table, window
+
+    rng = np.random.default_rng(5)
+    for dtype, low, high in ((np.int16, -1024, 3072), (np.uint16, 0, 4095), (np.uint8, 0, 255)):
+        values = rng.integers(low, high, (TABLE_MIN_SAMPLES // 512 + 1, 512), dtype=dtype)
+        assert np.array_equal(window(values, 40, 400), _linear_window(values, 40, 400))
+        assert np.array_equal(by_table(lambda v: v.astype(np.float64) * 0.5 - 3, values), values.astype(np.float64) * 0.5 - 3)
+        evaluated = []
+        by_table(lambda v: evaluated.append(v.size) or v, values)
+        assert evaluated == [1 << (8 * np.dtype(dtype).itemsize)]  # once per possible value, not per sample
+    floats = rng.normal(size=TABLE_MIN_SAMPLES).astype(np.float32)
+    assert np.array_equal(window(floats, 0, 2), _linear_window(floats, 0, 2))  # floats take the direct path

@@ -18,7 +18,7 @@ from evlf.core.errors import InputError
 from evlf.core.imaging.dicom_header import header_int, is_truncated, meta_from, transfer_syntax
 from evlf.core.imaging.guards import check_memory_budget, check_pixel_budget, sha256_file
 from evlf.core.imaging.quiet import one_line, quiet
-from evlf.core.imaging.render import auto_window, to_rgb, window
+from evlf.core.imaging.render import auto_window, by_table, to_rgb, window
 from evlf.core.types import LoadedImage
 
 #: Bytes per sample of pydicom's float64 modality and VOI LUT outputs plus evlf's float32 window.
@@ -45,16 +45,15 @@ def _voi(ds: Any, values: np.ndarray) -> np.ndarray | None:
         return None
     try:
         with quiet():
-            out = np.asarray(apply_voi_lut(values, ds, index=0))
-            if "VOILUTSequence" in ds:
-                return auto_window(out, 0.0, 100.0)  # a LUT's output range is its own entries
+            if "VOILUTSequence" in ds:  # a LUT's output range is its own entries
+                return auto_window(by_table(lambda v: np.asarray(apply_voi_lut(v, ds, index=0)), values), 0.0, 100.0)
             # a window's output range: what pydicom maps everything below and above the window to
             lo, hi = (float(v) for v in apply_voi_lut(np.array([-np.inf, np.inf]), ds, index=0))
+            if not (np.isfinite(lo) and np.isfinite(hi)) or hi <= lo:
+                return None
+            return by_table(lambda v: window(np.asarray(apply_voi_lut(v, ds, index=0)), (lo + hi) / 2.0, hi - lo), values)
     except Exception:  # a malformed window (a string, a zero width) is ignored, as viewers do
         return None
-    if not (np.isfinite(lo) and np.isfinite(hi)) or hi <= lo:
-        return None
-    return window(out, (lo + hi) / 2.0, hi - lo)
 
 
 def _render(ds: Any, frame: np.ndarray, original: np.ndarray) -> np.ndarray:

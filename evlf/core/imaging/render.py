@@ -8,14 +8,38 @@ costs about four bytes per sample beyond its own array.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 #: Percentiles of a large image are estimated from at most this many evenly spaced samples.
 PERCENTILE_SAMPLES = 1 << 22
 
 
+#: Integer images larger than this many samples are mapped through a table over their dtype's values.
+TABLE_MIN_SAMPLES = 1 << 18
+
+
+def by_table(fn: Callable[[np.ndarray], np.ndarray], values: np.ndarray) -> np.ndarray:
+    """`fn(values)` for an elementwise `fn`: on a large 8- or 16-bit integer image, evaluated once per possible value.
+
+    Why: a radiograph has millions of samples but at most 65,536 distinct
+    values, so the VOI LUT or window and evlf's window run on a table and the
+    image is one lookup (exactly the same result, a fraction of the time).
+    """
+    if values.dtype.kind not in "iu" or values.dtype.itemsize > 2 or values.size < TABLE_MIN_SAMPLES:
+        return fn(values)
+    unsigned = np.dtype(f"u{values.dtype.itemsize}")
+    domain = np.arange(1 << (8 * values.dtype.itemsize), dtype=unsigned).view(values.dtype)  # index i holds the value whose bits are i
+    return np.take(np.asarray(fn(domain)), values.view(unsigned))
+
+
 def window(values: np.ndarray, center: float, width: float) -> np.ndarray:
     """Linear window to 0-255 (DICOM PS3.3 C.11.2.1.2 'LINEAR' without the 0.5 offsets' subtleties)."""
+    return by_table(lambda v: _linear_window(v, center, width), values)
+
+
+def _linear_window(values: np.ndarray, center: float, width: float) -> np.ndarray:
     width = max(float(width), 1.0)
     low = float(center) - width / 2.0
     with np.errstate(all="ignore"):  # values beyond float32 saturate; NaN renders black
