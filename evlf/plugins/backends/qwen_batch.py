@@ -58,6 +58,8 @@ def qwen_inputs(processor: Any, texts: list[str], groups: PixelGroups) -> Any | 
     """The processor's inputs (input_ids, attention_mask, pixel_values, image_grid_thw) for prepared pixels, or None."""
     if type(processor).__name__ not in QWEN_PROCESSORS or type(processor.image_processor).__name__ not in QWEN_IMAGE_PROCESSORS:
         return None
+    if not hasattr(processor, "get_text_with_replacements"):  # a transformers without it: the processor's own path
+        return None
     token, video = processor.image_token, getattr(processor, "video_token", None)
     n_images = sum(len(indices) for indices, _ in groups)
     if not n_images or sum(text.count(token) for text in texts) != n_images or (video and any(video in text for text in texts)):
