@@ -8,7 +8,8 @@ same PIL call the processor would make, then the batch is rescaled and
 normalised by one lookup per image size in a 256-value table computed with the
 processor's own dtypes and order of operations, so the pixels are bit-identical (tests/plugins/backends/
 test_pixels.py). The processor is then called with those steps turned off and
-still does what is specific to its model (Qwen's patching, the token counts).
+still does what is specific to its model (the token counts, CLIP's layout); for
+Qwen2-VL, qwen_batch.py does that part too, on the same-size groups made here.
 
 Only processors whose steps are exactly resize -> rescale -> normalise take this
 path: Qwen2-VL's (its own `smart_resize` target) and fixed-size CLIP/LLaVA ones
