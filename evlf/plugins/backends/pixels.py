@@ -28,6 +28,8 @@ FIXED_SIZE = ("CLIPImageProcessorPil", "LlavaImageProcessorPil")
 QWEN = ("Qwen2VLImageProcessorPil",)
 
 SKIPPED_STEPS = {"do_resize": False, "do_rescale": False, "do_normalize": False}
+#: the processor's keyword arguments for pixels made here: those steps off, channels first
+PREPARED = {**SKIPPED_STEPS, "input_data_format": "channels_first"}
 
 
 def _get(size: Any, key: str) -> Any:
@@ -111,4 +113,4 @@ def prepare_pixels(processor: Any, images: list[np.ndarray]) -> tuple[list[np.nd
     groups = pixel_groups(processor, images)
     if groups is None:
         return None
-    return split_groups(groups), {**SKIPPED_STEPS, "input_data_format": "channels_first"}
+    return split_groups(groups), dict(PREPARED)

@@ -27,7 +27,7 @@ from evlf.core.hookspecs import hookimpl
 from evlf.plugins.backends.adapter import chat_messages, finish, generate_with_repair, reject_unknown
 from evlf.plugins.backends.constrained import GrammarLogitsProcessor, GrammarTokenizer, min_budget
 from evlf.plugins.backends.families import Family, family_of
-from evlf.plugins.backends.pixels import SKIPPED_STEPS, pixel_groups, split_groups
+from evlf.plugins.backends.pixels import PREPARED, pixel_groups, split_groups
 from evlf.plugins.backends.qwen_batch import qwen_inputs
 from evlf.plugins.backends.processors import builds_mm_token_types, decode_rows, fed_sizes, load_processor, mm_token_types
 
@@ -179,7 +179,7 @@ class TransformersBackend(Backend):
             else:
                 inputs = qwen_inputs(self.processor, texts, groups)  # Qwen2-VL: the rest of its processor, batched
                 if inputs is None:
-                    kwargs.update(images=split_groups(groups), **SKIPPED_STEPS, input_data_format="channels_first")
+                    kwargs.update(images=split_groups(groups), **PREPARED)
         types = builds_mm_token_types(self.processor)
         if types:
             kwargs["return_mm_token_type_ids"] = False  # built below for the whole batch at once
